@@ -1,0 +1,51 @@
+"""Muster: a ROTC unit's records. `create_app()` builds the app; `python app.py` serves it with waitress."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from blueprints import register_blueprints
+from blueprints.core import auth, cache, cli, database, errors
+from blueprints.core.extensions import compress, csrf, migrate
+from config import load_config
+from models import db
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config())
+    app.config.update(config or {})
+    database.init_app(app)
+    migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True)
+    cache.init_app(app)
+    compress.init_app(app)
+    csrf.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    register_blueprints(app)
+    return app
+
+
+def main() -> None:
+    """Serve with waitress using the configured port and thread settings."""
+    from waitress import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    serve(
+        app,
+        host=app.config.get("HOST", "127.0.0.1"),
+        port=app.config["PORT"],
+        threads=app.config["WAITRESS_THREADS"],
+        connection_limit=app.config["WAITRESS_CONNECTION_LIMIT"],
+        channel_timeout=app.config["WAITRESS_CHANNEL_TIMEOUT"],
+        ident="muster",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Sign in and sign out (session cookies for the pages)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from blueprints.core.auth import authenticate
+from blueprints.core.errors import AppError
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login form cannot be used to redirect elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("home.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_safe_next(request.args.get("next")))
+    error = None
+    if request.method == "POST":
+        try:
+            user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        except AppError as exc:
+            error = exc.message
+        else:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+    status = 401 if error else 200
+    return render_template("auth/login.html", error=error, username=request.form.get("username", "")), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    flash("You have signed out.", "info")
+    return redirect(url_for("auth.login"))

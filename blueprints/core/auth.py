@@ -1,0 +1,178 @@
+"""Who is asking: session sign-in for pages, Bearer tokens for the API, roles checked on the server."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cache, wraps
+from typing import Any
+
+from flask import Flask, g, request
+from flask_login import current_user
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from blueprints.core.audit import record_audit
+from blueprints.core.errors import Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
+from blueprints.core.extensions import login_manager
+from blueprints.core.operations import unit_of_work
+from models import ApiToken, User, db, utcnow
+
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=30)
+TOKEN_PREFIX = "mst_"
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def _load(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.is_active else None
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so timing does not reveal which names exist."""
+    return generate_password_hash(secrets.token_hex(8))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(username: str, password: str) -> User:
+    """Check a username and password, counting failures; 5 in 15 minutes lock for 30 minutes."""
+    username, password = (username or "").strip(), password or ""
+    user = db.session.scalar(select(User).where(User.username == username)) if username else None
+    now = utcnow()
+    if user is not None and user.locked_until and user.locked_until > now:
+        raise RateLimited("Too many failed sign-ins; the account is locked for a while.")
+    if user is None:
+        check_password_hash(_dummy_hash(), password)  # same cost as a real check
+        raise Unauthorized("Wrong username or password.")
+    if not check_password_hash(user.password_hash, password):
+        _count_failure(user, now)
+        raise Unauthorized("Wrong username or password.")
+    if not user.is_active:
+        raise Unauthorized("This account is deactivated.")
+    if user.failed_logins:
+        with unit_of_work():
+            user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+    return user
+
+
+def _count_failure(user: User, now) -> None:
+    with unit_of_work() as session:
+        if user.first_failed_at is None or now - user.first_failed_at > FAILURE_WINDOW:
+            user.failed_logins, user.first_failed_at = 0, now
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins, user.first_failed_at = 0, None
+            record_audit(session, None, "users", "UPDATE", user.id, {"action": "lockout"})
+
+
+def issue_token(user: User, name: str = "") -> str:
+    """Create a personal API token; the plain token is returned once and never stored."""
+    name = (name or "").strip()
+    if len(name) > 100:
+        raise ValidationError("The token name is too long.", {"name": ["must be at most 100 characters"]})
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with unit_of_work() as session:
+        row = ApiToken(user_id=user.id, name=name, token_hash=_hash(token), prefix=token[:10])
+        session.add(row)
+        session.flush()
+        record_audit(session, user.id, "api_tokens", "CREATE", row.id, {"name": name, "prefix": row.prefix})
+    return token
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    """Revoke one of the user's own tokens."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        raise NotFound("No such token.")
+    with unit_of_work() as session:
+        row.revoked_at = utcnow()
+        record_audit(session, user.id, "api_tokens", "DELETE", token_id, {"prefix": row.prefix})
+
+
+def user_for_token(token: str) -> tuple[User, ApiToken] | None:
+    """The active user and token row for a presented Bearer token, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    row = db.session.execute(
+        select(User, ApiToken).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
+    ).first()
+    if row is None or not row.User.is_active:
+        return None
+    now = utcnow()
+    if row.ApiToken.last_used_at is None or now - row.ApiToken.last_used_at > _TOUCH_EVERY:
+        # Bookkeeping, not a user edit: throttled so a busy script does not write on every call.
+        db.session.execute(update(ApiToken).where(ApiToken.id == row.ApiToken.id).values(last_used_at=now))
+        db.session.commit()
+    return row.User, row.ApiToken
+
+
+def bearer_user() -> User:
+    """The API caller, from the Authorization header; raises Unauthorized (401 JSON)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send a personal API token as 'Authorization: Bearer <token>'.")
+    found = user_for_token(token.strip())
+    if found is None:
+        raise Unauthorized("The API token is invalid or revoked.")
+    g.api_user, g.api_token = found
+    return found[0]
+
+
+def require_role(user: Any, roles: tuple[str, ...]) -> None:
+    if roles and user.role not in roles:
+        raise Forbidden()
+
+
+def api_route(*roles: str) -> Callable:
+    """Decorate an API view: Bearer auth, then role check; the view gets `actor` first."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            actor = bearer_user()
+            require_role(actor, roles)
+            return view(actor, *args, **kwargs)
+
+        wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        return wrapper
+
+    return decorator
+
+
+def page_route(*roles: str) -> Callable:
+    """Decorate a page view: signed-in (else to the login page and back), then role check (403)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            require_role(current_user, roles)
+            return view(*args, **kwargs)
+
+        wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        return wrapper
+
+    return decorator
+
+
+STAFF = ("admin", "training_staff")
+ADMIN = ("admin",)

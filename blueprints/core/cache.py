@@ -1,0 +1,305 @@
+"""Caching of plain data by domain, with generation numbers for invalidation. Fails open.
+
+A cached value is stored with the generations of the domains it was built from. A read fetches
+those generations and the value in one round trip; any mismatch is a miss. Clearing a domain is one
+INCR, so bulk writes clear exactly like single ones and every process sees it at once.
+Flask-Caching configures the backend: Redis when REDIS_URL is set, else its in-process cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import redis
+from flask import Flask, current_app, g
+
+from blueprints.core.extensions import cache
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DOMAINS = ("cadets", "grades", "training_days", "attendance", "merits", "settings", "users", "audit")
+TTL_SECONDS = {"cadets": 300, "grades": 300, "training_days": 600, "settings": 1800}
+DEFAULT_TTL = 300
+_LOCK_SECONDS = 10
+_WAIT_FOR_BUILDER = 2.0
+
+_local_stats: dict[str, int] = {}
+_local_lock = threading.Lock()
+_build_locks: dict[str, threading.Lock] = {}
+_pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    timeout = app.config["REDIS_SOCKET_TIMEOUT"]
+    if url:
+        config = {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": url,
+            "CACHE_KEY_PREFIX": "",
+            "CACHE_OPTIONS": {"socket_timeout": timeout, "socket_connect_timeout": timeout},
+        }
+    else:
+        config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 5000}
+    cache.init_app(app, config={**config, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TTL})
+
+
+def redis_client() -> redis.Redis | None:
+    """The shared Redis client, or None when running embedded."""
+    backend = cache.cache
+    return getattr(backend, "_write_client", None)
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("MUSTER_CACHE", True))
+
+
+def _prefix() -> str:
+    return current_app.config["CACHE_KEY_PREFIX"]
+
+
+def _gen_key(domain: str) -> str:
+    return f"{_prefix()}:gen:{domain}"
+
+
+def _stats_key() -> str:
+    return f"{_prefix()}:stats:cache"
+
+
+def make_key(name: str, args: Any) -> str:
+    digest = hashlib.sha256(repr(args).encode()).hexdigest()[:32]
+    return f"{_prefix()}:data:{name}:{digest}"
+
+
+# --- counters ---------------------------------------------------------------------------------
+
+
+def _count(outcome: str, domain: str) -> None:
+    """Count a hit, miss or error for the domain, shared across processes when Redis is set."""
+    g.setdefault("cache_events", []).append(outcome)
+    field = f"{outcome}:{domain}"
+    client = redis_client()
+    if client is not None:
+        try:
+            client.hincrby(_stats_key(), field, 1)
+            return
+        except redis.RedisError:
+            pass
+    with _local_lock:
+        _local_stats[field] = _local_stats.get(field, 0) + 1
+
+
+def stats() -> dict[str, dict[str, int]]:
+    """Hits, misses and errors per domain."""
+    raw: dict[str, int] = dict(_local_stats)
+    client = redis_client()
+    if client is not None:
+        try:
+            for field, value in client.hgetall(_stats_key()).items():
+                key = field.decode()
+                raw[key] = raw.get(key, 0) + int(value)
+        except redis.RedisError:
+            pass
+    out: dict[str, dict[str, int]] = {}
+    for field, value in raw.items():
+        outcome, _, domain = field.partition(":")
+        out.setdefault(domain, {"hit": 0, "miss": 0, "error": 0})[outcome] = value
+    return out
+
+
+def reset_stats() -> None:
+    with _local_lock:
+        _local_stats.clear()
+    client = redis_client()
+    if client is not None:
+        try:
+            client.delete(_stats_key())
+        except redis.RedisError:
+            log.warning("cache: could not reset stats, Redis unreachable")
+
+
+# --- generations and clearing -----------------------------------------------------------------
+
+
+def _flush_pending() -> bool:
+    """Retry clears that failed while Redis was down; True when none are left."""
+    if not _pending_clears:
+        return True
+    try:
+        _bump(set(_pending_clears))
+    except (redis.RedisError, OSError):
+        return False
+    _pending_clears.clear()
+    return True
+
+
+def _bump(domains: Iterable[str]) -> None:
+    client = redis_client()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        for domain in domains:
+            pipe.incr(_gen_key(domain))
+        pipe.execute()
+        return
+    for domain in domains:
+        key = _gen_key(domain)
+        with _local_lock:
+            cache.set(key, (cache.get(key) or 0) + 1, timeout=0)
+
+
+def clear(*domains: str) -> None:
+    """Invalidate every cached read that depends on any of these domains."""
+    unknown = set(domains) - set(DOMAINS)
+    if unknown:
+        raise ValueError(f"unknown cache domains: {sorted(unknown)}")
+    try:
+        _bump(domains)
+    except (redis.RedisError, OSError):
+        # Remember them: until they are applied this process bypasses the cache entirely.
+        log.warning("cache: could not clear %s, Redis unreachable; will retry", domains)
+        _pending_clears.update(domains)
+
+
+def _read(key: str, domains: tuple[str, ...]) -> tuple[tuple[int, ...], Any]:
+    """Current generations of the domains and the stored (generations, value) in one round trip."""
+    gen_keys = [_gen_key(d) for d in domains]
+    client = redis_client()
+    if client is not None:
+        *gens, blob = client.mget([*gen_keys, key])
+        current = tuple(int(x or 0) for x in gens)
+        return current, (pickle.loads(blob) if blob is not None else None)
+    found = cache.get_many(*gen_keys, key)
+    return tuple(int(x or 0) for x in found[:-1]), found[-1]
+
+
+def _write(key: str, gens: tuple[int, ...], value: Any, ttl: int) -> None:
+    client = redis_client()
+    if client is not None:
+        client.set(key, pickle.dumps((gens, value), protocol=pickle.HIGHEST_PROTOCOL), ex=ttl)
+    else:
+        cache.set(key, (gens, value), timeout=ttl)
+
+
+def cached(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], T], ttl: int | None = None) -> T:
+    """Return build()'s plain-data result, cached under the domains it depends on.
+
+    Only one caller rebuilds a missing key at a time; the others wait briefly for its result.
+    Any Redis error is a miss: the caller gets fresh data from the database.
+    """
+    primary = domains[0]
+    if not enabled() or not _flush_pending():
+        return build()
+    ttl = ttl or TTL_SECONDS.get(primary, DEFAULT_TTL)
+    key = make_key(name, args)
+    try:
+        gens, stored = _read(key, domains)
+    except (redis.RedisError, OSError, pickle.UnpicklingError):
+        log.warning("cache: read failed for %s, serving from the database", name)
+        _count("error", primary)
+        return build()
+    if stored is not None and stored[0] == gens:
+        _count("hit", primary)
+        return stored[1]
+    _count("miss", primary)
+    return _rebuild(key, gens, domains, ttl, build)
+
+
+def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int, build: Callable[[], T]) -> T:
+    client = redis_client()
+    lock_key = f"{key}:lock"
+    try:
+        if client is not None:
+            got_lock = client.set(lock_key, b"1", nx=True, ex=_LOCK_SECONDS)
+        else:
+            got_lock = _build_locks.setdefault(key, threading.Lock()).acquire(timeout=_WAIT_FOR_BUILDER)
+    except (redis.RedisError, OSError):
+        return build()
+    if not got_lock:
+        waited = _wait_for(key, gens, domains)
+        if waited is not None:
+            return waited[1]
+        return build()
+    try:
+        # Double-checked: a builder that held the lock before us may have just written it.
+        current, stored = _read(key, domains)
+        if stored is not None and stored[0] == current:
+            return stored[1]
+        value = build()
+        _write(key, current, value, ttl)
+        return value
+    except (redis.RedisError, OSError):
+        log.warning("cache: write failed for %s", key)
+        return value
+    finally:
+        _release(client, lock_key, key)
+
+
+def _wait_for(key: str, gens: tuple[int, ...], domains: tuple[str, ...]) -> tuple | None:
+    """Poll for another request's rebuild (Redis), or take the lock after it (in-process)."""
+    client = redis_client()
+    if client is None:
+        return None  # acquire() above already waited as long as we are willing to
+    deadline = time.monotonic() + _WAIT_FOR_BUILDER
+    while time.monotonic() < deadline:
+        time.sleep(0.005)
+        try:
+            current, stored = _read(key, domains)
+        except (redis.RedisError, OSError):
+            return None
+        if stored is not None and stored[0] == current:
+            return stored
+    return None
+
+
+def _release(client: redis.Redis | None, lock_key: str, key: str) -> None:
+    try:
+        if client is not None:
+            client.delete(lock_key)
+        else:
+            _build_locks[key].release()
+    except (redis.RedisError, OSError, RuntimeError, KeyError):
+        pass
+
+
+# --- named clearers: one per domain, called by operations after commit -----------------------
+
+
+def clear_cadets() -> None:
+    """Cadet profiles changed: cadet and grade lists both show them."""
+    clear("cadets", "grades")
+
+
+def clear_grades() -> None:
+    clear("grades", "cadets")
+
+
+def clear_training_days() -> None:
+    """A training day was added or removed: every cadet's attendance score changed."""
+    clear("training_days", "attendance", "grades", "cadets")
+
+
+def clear_attendance() -> None:
+    clear("attendance", "training_days", "grades", "cadets")
+
+
+def clear_merits() -> None:
+    clear("merits", "grades", "cadets")
+
+
+def clear_settings() -> None:
+    clear("settings")
+
+
+def clear_users() -> None:
+    clear("users")
+
+
+def clear_audit() -> None:
+    clear("audit")

@@ -1,0 +1,192 @@
+"""One list-state object per table request: page, size, sort, search and filters, parsed once.
+
+Pages parse leniently (a bad page number lands on a valid page); the API parses strictly (bad
+values are a 400 that names the parameter). Everything is allow-listed by the table's ListSpec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.sql.elements import ColumnElement
+
+from blueprints.core.errors import BadRequest
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 50
+PER_PAGE_CHOICES = (10, 25, 50, 100)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """An allow-listed filter: how to parse its value and the WHERE clause it becomes."""
+
+    kind: str  # "text", "int", "choice", "bool", "date"
+    clause: Callable[[Any], ColumnElement | None]
+    choices: tuple[str, ...] = ()
+    label: str = ""
+
+    def parse(self, name: str, raw: str) -> Any:
+        raw = raw.strip()
+        if self.kind == "text":
+            if len(raw) > 100:
+                raise ValueError(f"{name} must be at most 100 characters")
+            return raw
+        if self.kind == "int":
+            if not raw.lstrip("-").isdigit() or abs(int(raw)) > 2**31:
+                raise ValueError(f"{name} must be a whole number")
+            return int(raw)
+        if self.kind == "choice":
+            if raw not in self.choices:
+                raise ValueError(f"{name} must be one of: {', '.join(self.choices)}")
+            return raw
+        if self.kind == "bool":
+            if raw.lower() not in _TRUE | _FALSE:
+                raise ValueError(f"{name} must be true or false")
+            return raw.lower() in _TRUE
+        if self.kind == "date":
+            try:
+                return date.fromisoformat(raw)
+            except ValueError as exc:
+                raise ValueError(f"{name} must be a date (YYYY-MM-DD)") from exc
+        raise AssertionError(self.kind)
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What one table allows: sort keys, filters, search, and how it counts."""
+
+    name: str
+    sorts: Mapping[str, tuple[ColumnElement, ...]]
+    default_sort: str
+    pk: ColumnElement
+    default_desc: bool = False
+    filters: Mapping[str, Filter] = field(default_factory=dict)
+    search: Callable[[str], ColumnElement] | None = None
+    exact_count: bool = True  # False for unbounded tables: no COUNT(*) per page view
+
+
+@dataclass(frozen=True)
+class ListState:
+    spec: ListSpec = field(repr=False, compare=False)
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    sort: str = ""
+    desc: bool = False
+    search: str = ""
+    filters: tuple[tuple[str, Any], ...] = ()
+    after: int | None = None
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    @property
+    def sort_param(self) -> str:
+        return ("-" if self.desc else "") + self.sort
+
+    @property
+    def filter_dict(self) -> dict[str, Any]:
+        return dict(self.filters)
+
+    def cache_args(self) -> tuple:
+        """Normalised, hashable description of the request: every allow-listed parameter."""
+        return (self.page, self.per_page, self.sort, self.desc, self.search.lower(),
+                tuple((k, str(v)) for k, v in self.filters), self.after)
+
+    def params(self, size_param: str = "per_page", **changes: Any) -> dict[str, str]:
+        """URL parameters of this state with some changed, sorted so equal views share a URL."""
+        state = replace(self, **changes) if changes else self
+        out: dict[str, str] = {k: _fmt(v) for k, v in state.filters}
+        if state.search:
+            out["search"] = state.search
+        if state.sort != self.spec.default_sort or state.desc != self.spec.default_desc:
+            out["sort"] = state.sort_param
+        if state.page != 1:
+            out["page"] = str(state.page)
+        out[size_param] = str(state.per_page)
+        return dict(sorted(out.items()))
+
+    def query_string(self, **changes: Any) -> str:
+        return urlencode(self.params(**changes))
+
+    def toggled_sort(self, key: str) -> dict[str, str]:
+        """Parameters for clicking a column header: same key flips direction, back to page 1."""
+        desc = not self.desc if key == self.sort else False
+        return self.params(sort=key, desc=desc, page=1)
+
+    @classmethod
+    def from_args(
+        cls,
+        args: Mapping[str, str],
+        spec: ListSpec,
+        *,
+        default_per_page: int = DEFAULT_PER_PAGE,
+        strict: bool = False,
+        size_param: str = "per_page",
+    ) -> ListState:
+        """Parse query arguments. strict: raise BadRequest naming each bad parameter."""
+        errors: dict[str, list[str]] = {}
+
+        def bad(name: str, message: str) -> None:
+            errors.setdefault(name, []).append(message)
+
+        page = _positive(args.get("page"), 1, "page", strict, bad)
+        per_page = _positive(args.get(size_param), default_per_page, size_param, strict, bad)
+        per_page = min(per_page, MAX_PER_PAGE)
+
+        sort_raw = (args.get("sort") or "").strip()
+        desc = sort_raw.startswith("-") if sort_raw else spec.default_desc
+        sort = sort_raw.lstrip("-+") or spec.default_sort
+        if sort not in spec.sorts:
+            if strict:
+                bad("sort", f"unknown sort; allowed: {', '.join(sorted(spec.sorts))}")
+            sort, desc = spec.default_sort, spec.default_desc
+
+        filters: list[tuple[str, Any]] = []
+        for name, flt in spec.filters.items():
+            raw = args.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                filters.append((name, flt.parse(name, raw)))
+            except ValueError as exc:
+                if strict:
+                    bad(name, str(exc))
+
+        search = (args.get("search") or args.get("q") or "").strip()[:100]
+        after = None
+        if args.get("after"):
+            after = _positive(args.get("after"), None, "after", strict, bad)
+
+        if strict:
+            known = {"page", size_param, "sort", "search", "q", "after", *spec.filters}
+            for name in args:
+                if name not in known:
+                    bad(name, "unknown parameter")
+        if errors:
+            raise BadRequest("Invalid query parameters.", errors)
+        return cls(spec, page, per_page, sort, desc, search, tuple(filters), after)
+
+
+def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> Any:
+    if raw is None or raw == "":
+        return default
+    raw = raw.strip()
+    if raw.isdigit() and 0 < int(raw) < 10**9:
+        return int(raw)
+    if strict:
+        bad(name, f"{name} must be a whole number of at least 1")
+    return default
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,58 @@
+"""Merit and demerit logs. Totals are recounted from the logs, so they always equal their sum."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from blueprints.core.audit import record_audit
+from blueprints.core.cache import clear_merits
+from blueprints.core.errors import NotFound
+from blueprints.core.operations import unit_of_work
+from blueprints.core.validation import Field, validate
+from grading import recompute_grades
+from models import MERIT_TYPES, Cadet, Grade, MeritDemeritLog, User, db
+
+MERIT_FIELDS = [
+    Field("cadet_id", "int", required=True, min=1, max=2**31),
+    Field("type", "choice", required=True, choices=MERIT_TYPES),
+    Field("points", "int", required=True, min=1, max=100),
+    Field("reason", required=True, max_len=500),
+]
+
+
+def lock_grades(session, cadet_ids: list[int]) -> None:
+    """Serialise writers of these cadets' grade inputs (PostgreSQL row locks, in id order)."""
+    session.execute(select(Grade.id).where(Grade.cadet_id.in_(sorted(cadet_ids)))
+                    .order_by(Grade.cadet_id).with_for_update())
+
+
+def record_merit(actor: User, data: Mapping[str, Any]) -> int:
+    """Log a merit or demerit issued by the acting user and recount the cadet's totals."""
+    values = validate(data, MERIT_FIELDS)
+    if db.session.get(Cadet, values["cadet_id"]) is None:
+        raise NotFound("No cadet with that id.", {"cadet_id": ["does not exist"]})
+    with unit_of_work(clear_merits) as session:
+        lock_grades(session, [values["cadet_id"]])
+        log = MeritDemeritLog(**values, issued_by_user_id=actor.id, issued_by_name=actor.username)
+        session.add(log)
+        session.flush()
+        recompute_grades(session, [values["cadet_id"]])
+        record_audit(session, actor.id, "merit_demerit_logs", "CREATE", log.id, values)
+    return log.id
+
+
+def delete_merit(actor: User, log_id: int) -> None:
+    """Remove a log entry (a correction) and recount the cadet's totals."""
+    log = db.session.get(MeritDemeritLog, log_id)
+    if log is None:
+        raise NotFound("No merit/demerit entry with that id.")
+    with unit_of_work(clear_merits) as session:
+        lock_grades(session, [log.cadet_id])
+        payload = {"cadet_id": log.cadet_id, "type": log.type, "points": log.points, "reason": log.reason}
+        session.delete(log)
+        session.flush()
+        recompute_grades(session, [payload["cadet_id"]])
+        record_audit(session, actor.id, "merit_demerit_logs", "DELETE", log_id, payload)

@@ -1,0 +1,64 @@
+"""Training days. Adding or removing one changes every cadet's attendance score."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from blueprints.core.audit import record_audit
+from blueprints.core.cache import clear_training_days
+from blueprints.core.errors import NotFound
+from blueprints.core.operations import unit_of_work
+from blueprints.core.validation import Field, validate
+from grading import recompute_grades
+from models import TrainingDay, User, db
+
+TRAINING_DAY_FIELDS = [
+    Field("date", "date", required=True),
+    Field("title", required=True, max_len=200),
+    Field("description", max_len=5000),
+    Field("location", max_len=200),
+]
+
+
+def create_training_day(actor: User, data: Mapping[str, Any]) -> int:
+    """Add a training day; every cadet's attendance score is recomputed in the same transaction."""
+    values = validate(data, TRAINING_DAY_FIELDS)
+    with unit_of_work(clear_training_days) as session:
+        day = TrainingDay(**values)
+        session.add(day)
+        session.flush()
+        recompute_grades(session, None, recount=False)
+        record_audit(session, actor.id, "training_days", "CREATE", day.id, values)
+    return day.id
+
+
+def _get(day_id: int) -> TrainingDay:
+    day = db.session.get(TrainingDay, day_id)
+    if day is None:
+        raise NotFound("No training day with that id.")
+    return day
+
+
+def update_training_day(actor: User, day_id: int, data: Mapping[str, Any]) -> None:
+    values = validate(data, TRAINING_DAY_FIELDS, partial=True)
+    day = _get(day_id)
+    changed = {k: v for k, v in values.items() if getattr(day, k) != v}
+    if not changed:
+        return
+    with unit_of_work(clear_training_days) as session:
+        before = {k: getattr(day, k) for k in changed}
+        for key, value in changed.items():
+            setattr(day, key, value)
+        record_audit(session, actor.id, "training_days", "UPDATE", day_id, {"before": before, "after": changed})
+
+
+def delete_training_day(actor: User, day_id: int) -> None:
+    """Delete a day with its attendance records; every cadet is recounted."""
+    day = _get(day_id)
+    with unit_of_work(clear_training_days) as session:
+        payload = {"date": day.date, "title": day.title}
+        session.delete(day)
+        session.flush()
+        recompute_grades(session, None, recount=True)
+        record_audit(session, actor.id, "training_days", "DELETE", day_id, payload)

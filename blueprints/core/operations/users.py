@@ -1,0 +1,133 @@
+"""Users, roles, passwords and preferences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import or_, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from blueprints.core.audit import record_audit
+from blueprints.core.cache import clear_users
+from blueprints.core.errors import Conflict, NotFound, ValidationError
+from blueprints.core.operations import unit_of_work
+from blueprints.core.validation import Field, validate
+from models import PAGE_SIZES, ROLES, Cadet, User, UserSettings, db
+
+MIN_PASSWORD = 10
+USER_FIELDS = [
+    Field("username", required=True, max_len=80, pattern=r"[A-Za-z0-9_.-]+",
+          pattern_help="may contain only letters, digits and . _ -"),
+    Field("email", "email", required=True, max_len=254),
+    Field("role", "choice", required=True, choices=ROLES),
+    Field("password", required=True, max_len=200),
+    Field("cadet_id", "int", min=1, max=2**31),
+]
+EDIT_FIELDS = [
+    Field("role", "choice", choices=ROLES),
+    Field("is_active", "bool"),
+    Field("cadet_id", "int", min=1, max=2**31),
+    Field("email", "email", max_len=254),
+]
+PREFERENCE_FIELDS = [
+    Field("page_size", "choice", choices=tuple(str(s) for s in PAGE_SIZES)),
+    Field("dark_mode", "bool"),
+    Field("compact_mode", "bool"),
+]
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError("The password is too short.", {field: [f"must be at least {MIN_PASSWORD} characters"]})
+
+
+def _check_cadet_link(cadet_id: int | None, user_id: int | None = None) -> None:
+    if cadet_id is None:
+        return
+    if db.session.get(Cadet, cadet_id) is None:
+        raise ValidationError("No such cadet.", {"cadet_id": ["does not exist"]})
+    holder = db.session.scalar(select(User.id).where(User.cadet_id == cadet_id))
+    if holder is not None and holder != user_id:
+        raise Conflict("That cadet already has an account.", {"cadet_id": ["is linked to another user"]})
+
+
+def create_user(actor: User | None, data: Mapping[str, Any]) -> int:
+    """Create a user with default preferences; actor None is the command line."""
+    values = validate(data, USER_FIELDS)
+    _check_password(values["password"])
+    if values["role"] == "cadet" and values.get("cadet_id") is None:
+        raise ValidationError("A cadet account must be linked to a cadet.", {"cadet_id": ["is required for cadets"]})
+    _check_cadet_link(values.get("cadet_id"))
+    clash = db.session.scalar(select(User.username).where(
+        or_(User.username == values["username"], User.email == values["email"])))
+    if clash is not None:
+        field = "username" if clash == values["username"] else "email"
+        raise Conflict("That user already exists.", {field: ["is already taken"]})
+    password = values.pop("password")
+    conflict = Conflict("That user already exists.", {"username": ["is already taken"]})
+    with unit_of_work(clear_users, conflict=conflict) as session:
+        user = User(**values, password_hash=generate_password_hash(password))
+        user.settings = UserSettings()
+        session.add(user)
+        session.flush()
+        record_audit(session, actor.id if actor else None, "users", "CREATE", user.id, values)
+    return user.id
+
+
+def _get(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("No user with that id.")
+    return user
+
+
+def update_user(actor: User, user_id: int, data: Mapping[str, Any]) -> None:
+    """Change role, active flag, email or linked cadet. Admins cannot lock themselves out."""
+    values = validate(data, EDIT_FIELDS, partial=True)
+    user = _get(user_id)
+    if user.id == actor.id and (values.get("role", "admin") != "admin" or values.get("is_active") is False):
+        raise ValidationError("You cannot demote or deactivate yourself.", {"role": ["cannot change your own"]})
+    if "cadet_id" in values:
+        _check_cadet_link(values["cadet_id"], user_id)
+    changed = {k: v for k, v in values.items() if getattr(user, k) != v}
+    if not changed:
+        return
+    with unit_of_work(clear_users, conflict=Conflict("That email is taken.", {"email": ["is already taken"]})) as s:
+        before = {k: getattr(user, k) for k in changed}
+        for key, value in changed.items():
+            setattr(user, key, value)
+        record_audit(s, actor.id, "users", "UPDATE", user_id, {"before": before, "after": changed})
+
+
+def reset_password(actor: User, user_id: int, new_password: str) -> None:
+    """An admin sets a new password; the user's lockout is lifted."""
+    _check_password(new_password or "", "new_password")
+    user = _get(user_id)
+    with unit_of_work(clear_users) as session:
+        user.password_hash = generate_password_hash(new_password)
+        user.failed_logins, user.locked_until = 0, None
+        record_audit(session, actor.id, "users", "UPDATE", user_id, {"action": "reset-password"})
+
+
+def change_password(actor: User, current: str, new_password: str) -> None:
+    """A user changes their own password, proving they know the current one."""
+    if not check_password_hash(actor.password_hash, current or ""):
+        raise ValidationError("The current password is wrong.", {"current_password": ["is not correct"]})
+    _check_password(new_password or "", "new_password")
+    with unit_of_work() as session:
+        actor.password_hash = generate_password_hash(new_password)
+        record_audit(session, actor.id, "users", "UPDATE", actor.id, {"action": "change-password"})
+
+
+def update_preferences(actor: User, data: Mapping[str, Any]) -> None:
+    """Page size and display preferences of the acting user."""
+    values = validate(data, PREFERENCE_FIELDS, partial=True)
+    if "page_size" in values:
+        values["page_size"] = int(values["page_size"])
+    with unit_of_work() as session:
+        settings = actor.settings or UserSettings(user_id=actor.id)
+        for key, value in values.items():
+            setattr(settings, key, value)
+        session.add(settings)
+        record_audit(session, actor.id, "user_settings", "UPDATE", actor.id, values)

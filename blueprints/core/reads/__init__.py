@@ -1,0 +1,73 @@
+"""Reads: build the select, eager-load, paginate, return plain data (never ORM objects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+
+from blueprints.core.database import is_postgres
+from blueprints.core.liststate import ListState
+from models import db
+
+ESTIMATE_CAP = 10_000
+
+
+def order_clauses(state: ListState) -> list:
+    """The chosen sort, then the primary key as tie-breaker, all in one direction (index-friendly)."""
+    columns = (*state.spec.sorts[state.sort], state.spec.pk)
+    return [c.desc() if state.desc else c.asc() for c in columns]
+
+
+def apply_filters(stmt: Select, state: ListState) -> Select:
+    for name, value in state.filters:
+        clause = state.spec.filters[name].clause(value)
+        if clause is not None:
+            stmt = stmt.where(clause)
+    if state.search and state.spec.search is not None:
+        stmt = stmt.where(state.spec.search(state.search))
+    return stmt
+
+
+def count_rows(stmt: Select) -> int:
+    return db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+
+
+def _estimate(stmt: Select, table: str, filtered: bool) -> tuple[int, bool]:
+    """Row count without a full COUNT(*): the planner's estimate, or an exact count up to a cap."""
+    if not filtered and is_postgres():
+        estimate = db.session.scalar(text("SELECT reltuples::bigint FROM pg_class WHERE relname = :t"), {"t": table})
+        if estimate and estimate > ESTIMATE_CAP:
+            return int(estimate), True
+    capped = count_rows(stmt.limit(ESTIMATE_CAP + 1))
+    return capped, capped > ESTIMATE_CAP
+
+
+def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: bool = False) -> dict[str, Any]:
+    """Run a filtered select for one page: {"data", "page", "limit", "total", ...} of plain dicts.
+
+    clamp_page: a page past the end becomes the last page (HTML tables); the API keeps it and
+    returns empty data with the right total.
+    """
+    stmt = apply_filters(stmt, state)
+    if state.spec.exact_count:
+        total, estimated = count_rows(stmt), False
+    else:
+        total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
+    page = state.page
+    if clamp_page and total and state.offset >= total and not estimated:
+        page = (total - 1) // state.per_page + 1
+    if state.after is not None:
+        rows = db.session.execute(
+            stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
+        ).mappings().all()
+    else:
+        rows = db.session.execute(
+            stmt.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
+        ).mappings().all()
+    result = {"data": [dict(r) for r in rows], "page": page, "limit": state.per_page, "total": total}
+    if estimated:
+        result["total_is_estimate"] = True
+    if state.after is not None:
+        result["next_after"] = rows[-1]["id"] if len(rows) == state.per_page else None
+    return result

@@ -1,0 +1,153 @@
+"""Cadet lists and profiles, each row with its grade summary (one query for the whole page)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from blueprints.core.cache import cached
+from blueprints.core.errors import NotFound
+from blueprints.core.liststate import Filter, ListSpec, ListState
+from blueprints.core.reads import apply_filters, fetch_page, order_clauses
+from grading import badge
+from models import (
+    CADET_STATUSES,
+    REMARKS,
+    AttendanceRecord,
+    Cadet,
+    Grade,
+    MeritDemeritLog,
+    TrainingDay,
+    db,
+    select_cadets_with_grades,
+)
+
+ARCHIVED_CHOICES = ("active", "archived", "all", "true", "false")
+GRADE_KEYS = ("attendance_present", "merit_points", "demerit_points", "lifetime_merit_points", "prelim_score",
+              "midterm_score", "final_score", "grade_status", "version", "attendance_score", "aptitude_score",
+              "subject_score", "final_grade", "transmuted_grade", "remarks", "grade_updated_at")
+
+
+def _archived_clause(value: str):
+    if value == "all":
+        return None
+    return Cadet.is_archived.is_(value in ("archived", "true"))
+
+
+def _search(term: str):
+    return or_(Cadet.last_name.icontains(term, autoescape=True), Cadet.first_name.icontains(term, autoescape=True),
+               Cadet.student_id.icontains(term, autoescape=True))
+
+
+CADET_FILTERS = {
+    "company": Filter("text", lambda v: Cadet.company == v, label="Company"),
+    "platoon": Filter("text", lambda v: Cadet.platoon == v, label="Platoon"),
+    "course": Filter("text", lambda v: Cadet.course == v, label="Course"),
+    "year_level": Filter("int", lambda v: Cadet.year_level == v, label="Year"),
+    "status": Filter("choice", lambda v: Cadet.status == v, CADET_STATUSES, label="Status"),
+    "archived": Filter("choice", _archived_clause, ARCHIVED_CHOICES, label="Archived"),
+}
+
+CADET_SORTS = {
+    "id": (Cadet.id,),
+    "student_id": (Cadet.student_id,),
+    "name": (Cadet.last_name, Cadet.first_name),
+    "company": (Cadet.company, Cadet.platoon),
+    "platoon": (Cadet.platoon,),
+    "course": (Cadet.course,),
+    "year_level": (Cadet.year_level,),
+    "status": (Cadet.status,),
+    "final_grade": (Grade.final_grade,),
+    "transmuted_grade": (Grade.transmuted_grade,),
+    "created_at": (Cadet.created_at,),
+}
+
+CADET_SPEC = ListSpec("cadets", CADET_SORTS, "name", Cadet.id, filters=CADET_FILTERS, search=_search)
+
+
+def shape_cadet(row: dict[str, Any]) -> dict[str, Any]:
+    """A flat joined row -> a cadet dict with a nested `grades` summary."""
+    cadet = {k: v for k, v in row.items() if k not in GRADE_KEYS}
+    grades = {k: row[k] for k in GRADE_KEYS if k in row}
+    grades["status"] = grades.pop("grade_status", None)
+    grades["updated_at"] = grades.pop("grade_updated_at", None)
+    grades["badge"] = badge(grades.get("lifetime_merit_points") or 0)
+    cadet["full_name"] = full_name(cadet)
+    cadet["grades"] = grades
+    return cadet
+
+
+def full_name(c: dict[str, Any]) -> str:
+    middle = f" {c['middle_name'][0]}." if c.get("middle_name") else ""
+    suffix = f" {c['suffix']}" if c.get("suffix") else ""
+    return f"{c['last_name']}, {c['first_name']}{middle}{suffix}"
+
+
+def _with_default_archived(state: ListState):
+    stmt = select_cadets_with_grades()
+    if "archived" not in state.filter_dict:
+        stmt = stmt.where(Cadet.is_archived.is_(False))
+    return stmt
+
+
+def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
+    """One page of cadets with grade summaries; cached until cadets or grades change."""
+
+    def build() -> dict[str, Any]:
+        page = fetch_page(_with_default_archived(state), state, clamp_page=clamp_page)
+        page["data"] = [shape_cadet(r) for r in page["data"]]
+        return page
+
+    return cached(f"{state.spec.name}:list", ("cadets", "grades"), (state.cache_args(), clamp_page), build)
+
+
+def iter_cadets(state: ListState, batch: int = 500) -> Iterator[dict[str, Any]]:
+    """Every cadet of the filtered set in list order, streamed in batches (for CSV export)."""
+    stmt = apply_filters(_with_default_archived(state), state).order_by(*order_clauses(state))
+    result = db.session.execute(stmt.execution_options(yield_per=batch)).mappings()
+    for row in result:
+        yield shape_cadet(dict(row))
+
+
+def get_cadet(cadet_id: int) -> dict[str, Any]:
+    """One cadet with grades, merit/demerit history and attendance history (four queries)."""
+    row = db.session.execute(select_cadets_with_grades().where(Cadet.id == cadet_id)).mappings().first()
+    if row is None:
+        raise NotFound("No cadet with that id.")
+    cadet = shape_cadet(dict(row))
+    cadet["merit_logs"] = merit_history(cadet_id)
+    cadet["attendance"] = [dict(r) for r in db.session.execute(
+        select(AttendanceRecord.id, AttendanceRecord.status, AttendanceRecord.remarks, AttendanceRecord.time_in,
+               TrainingDay.id.label("training_day_id"), TrainingDay.date, TrainingDay.title)
+        .join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id)
+        .where(AttendanceRecord.cadet_id == cadet_id)
+        .order_by(TrainingDay.date.desc(), TrainingDay.id.desc())
+    ).mappings()]
+    cadet["training_days_total"] = db.session.scalar(select(db.func.count(TrainingDay.id)))
+    return cadet
+
+
+def merit_history(cadet_id: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in db.session.execute(
+        select(MeritDemeritLog.id, MeritDemeritLog.type, MeritDemeritLog.points, MeritDemeritLog.reason,
+               MeritDemeritLog.issued_by_name, MeritDemeritLog.date_recorded)
+        .where(MeritDemeritLog.cadet_id == cadet_id)
+        .order_by(MeritDemeritLog.date_recorded.desc(), MeritDemeritLog.id.desc())
+    ).mappings()]
+
+
+def filter_options() -> dict[str, list]:
+    """Distinct companies, platoons, courses and years for the filter menus (cached)."""
+
+    def build() -> dict[str, list]:
+        out = {}
+        for name, column in (("company", Cadet.company), ("platoon", Cadet.platoon),
+                             ("course", Cadet.course), ("year_level", Cadet.year_level)):
+            out[name] = list(db.session.scalars(select(column).distinct().where(column.is_not(None)).order_by(column)))
+        out["status"] = list(CADET_STATUSES)
+        out["remarks"] = list(REMARKS)
+        return out
+
+    return cached("cadets:options", ("cadets",), (), build)

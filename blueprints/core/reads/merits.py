@@ -1,0 +1,31 @@
+"""The merit/demerit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_
+
+from blueprints.core.cache import cached
+from blueprints.core.liststate import Filter, ListSpec, ListState
+from blueprints.core.reads import fetch_page
+from models import MERIT_TYPES, Cadet, MeritDemeritLog, select_merit_logs
+
+MERIT_SPEC = ListSpec(
+    "merits",
+    {"date_recorded": (MeritDemeritLog.date_recorded,), "points": (MeritDemeritLog.points,),
+     "type": (MeritDemeritLog.type,), "name": (Cadet.last_name, Cadet.first_name), "id": (MeritDemeritLog.id,)},
+    "date_recorded", MeritDemeritLog.id, default_desc=True,
+    filters={
+        "cadet_id": Filter("int", lambda v: MeritDemeritLog.cadet_id == v, label="Cadet"),
+        "type": Filter("choice", lambda v: MeritDemeritLog.type == v, MERIT_TYPES, label="Type"),
+        "company": Filter("text", lambda v: Cadet.company == v, label="Company"),
+    },
+    search=lambda t: or_(Cadet.last_name.icontains(t, autoescape=True), Cadet.student_id.icontains(t, autoescape=True),
+                         MeritDemeritLog.reason.icontains(t, autoescape=True)),
+)
+
+
+def list_merits(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
+    return cached("merits:list", ("merits", "cadets"), (state.cache_args(), clamp_page),
+                  lambda: fetch_page(select_merit_logs(), state, clamp_page=clamp_page))

@@ -1,0 +1,96 @@
+"""Training days, their attendance, and the attendance sheet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+
+from blueprints.core.cache import cached
+from blueprints.core.errors import NotFound
+from blueprints.core.liststate import Filter, ListSpec, ListState
+from blueprints.core.reads import fetch_page
+from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, db, select_attendance
+
+
+def _counts():
+    """Per-day attendance counts as a grouped subquery (one query for the whole page)."""
+    return (
+        select(
+            AttendanceRecord.training_day_id,
+            *(func.sum(case((AttendanceRecord.status == s, 1), else_=0)).label(s) for s in ATTENDANCE_STATUSES),
+        )
+        .group_by(AttendanceRecord.training_day_id)
+        .subquery()
+    )
+
+
+def _day_select():
+    counts = _counts()
+    return select(
+        TrainingDay.id, TrainingDay.date, TrainingDay.title, TrainingDay.description, TrainingDay.location,
+        TrainingDay.created_at,
+        *(func.coalesce(getattr(counts.c, s), 0).label(f"{s}_count") for s in ATTENDANCE_STATUSES),
+    ).outerjoin(counts, counts.c.training_day_id == TrainingDay.id)
+
+
+TRAINING_DAY_SPEC = ListSpec(
+    "training_days",
+    {"date": (TrainingDay.date,), "title": (TrainingDay.title,), "id": (TrainingDay.id,)},
+    "date", TrainingDay.id, default_desc=True,
+    filters={
+        "date_from": Filter("date", lambda v: TrainingDay.date >= v, label="From"),
+        "date_to": Filter("date", lambda v: TrainingDay.date <= v, label="To"),
+    },
+    search=lambda t: or_(TrainingDay.title.icontains(t, autoescape=True),
+                         TrainingDay.location.icontains(t, autoescape=True)),
+)
+
+ATTENDANCE_SPEC = ListSpec(
+    "attendance",
+    {"name": (Cadet.last_name, Cadet.first_name), "status": (AttendanceRecord.status,),
+     "date": (TrainingDay.date,), "student_id": (Cadet.student_id,), "id": (AttendanceRecord.id,)},
+    "name", AttendanceRecord.id,
+    filters={
+        "training_day_id": Filter("int", lambda v: AttendanceRecord.training_day_id == v, label="Training day"),
+        "cadet_id": Filter("int", lambda v: AttendanceRecord.cadet_id == v, label="Cadet"),
+        "status": Filter("choice", lambda v: AttendanceRecord.status == v, ATTENDANCE_STATUSES, label="Status"),
+        "company": Filter("text", lambda v: Cadet.company == v, label="Company"),
+        "platoon": Filter("text", lambda v: Cadet.platoon == v, label="Platoon"),
+    },
+    search=lambda t: or_(Cadet.last_name.icontains(t, autoescape=True), Cadet.student_id.icontains(t, autoescape=True)),
+)
+
+
+def list_training_days(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
+    return cached("training_days:list", ("training_days", "attendance"), (state.cache_args(), clamp_page),
+                  lambda: fetch_page(_day_select(), state, clamp_page=clamp_page))
+
+
+def get_training_day(day_id: int) -> dict[str, Any]:
+    row = db.session.execute(_day_select().where(TrainingDay.id == day_id)).mappings().first()
+    if row is None:
+        raise NotFound("No training day with that id.")
+    return dict(row)
+
+
+def list_attendance(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
+    return cached("attendance:list", ("attendance", "cadets"), (state.cache_args(), clamp_page),
+                  lambda: fetch_page(select_attendance(), state, clamp_page=clamp_page))
+
+
+def attendance_sheet(day_id: int, company: str | None = None, platoon: str | None = None) -> list[dict[str, Any]]:
+    """Every active cadet (optionally of one company/platoon) with their status for the day, if any."""
+    stmt = (
+        select(Cadet.id, Cadet.student_id, Cadet.last_name, Cadet.first_name, Cadet.company, Cadet.platoon,
+               AttendanceRecord.status, AttendanceRecord.id.label("record_id"))
+        .outerjoin(AttendanceRecord, (AttendanceRecord.cadet_id == Cadet.id)
+                   & (AttendanceRecord.training_day_id == day_id))
+        .where(Cadet.is_archived.is_(False))
+        .order_by(Cadet.company, Cadet.platoon, Cadet.last_name, Cadet.first_name, Cadet.id)
+    )
+    if company:
+        stmt = stmt.where(Cadet.company == company)
+    if platoon:
+        stmt = stmt.where(Cadet.platoon == platoon)
+    return [dict(r) for r in db.session.execute(stmt).mappings()]

@@ -1,0 +1,140 @@
+"""Field rules shared by forms and the API: one place decides what valid input is.
+
+Values may come as strings (HTML forms) or typed JSON; both are checked and converted, and every
+field's problems are gathered before a ValidationError is raised, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from blueprints.core.errors import ValidationError
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str = "str"  # str, int, float, bool, choice, date, email
+    required: bool = False
+    max_len: int = 200
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    pattern_help: str = ""
+
+    def convert(self, value: Any) -> Any:
+        """Return the converted value or raise ValueError with a message for the user."""
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "" and self.kind != "bool":
+                return None
+        if value is None:
+            return None
+        return getattr(self, f"_{self.kind}")(value)
+
+    def _str(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        if len(value) > self.max_len:
+            raise ValueError(f"must be at most {self.max_len} characters")
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("must not contain control characters")
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            raise ValueError(self.pattern_help or "has an invalid format")
+        return value
+
+    def _email(self, value: Any) -> str:
+        value = self._str(value)
+        if not _EMAIL.match(value):
+            raise ValueError("must be a valid email address")
+        return value.lower()
+
+    def _choice(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.choices:
+            raise ValueError(f"must be one of: {', '.join(self.choices)}")
+        return value
+
+    def _bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ValueError("must be true or false")
+
+    def _number(self, value: Any, cast: type) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        try:
+            number = cast(value) if isinstance(value, str) else value
+        except ValueError as exc:
+            raise ValueError("must be a whole number" if cast is int else "must be a number") from exc
+        if cast is int and (isinstance(number, float) and not number.is_integer() or not isinstance(number, int | float)):
+            raise ValueError("must be a whole number")
+        if not isinstance(number, int | float) or (isinstance(number, float) and not math.isfinite(number)):
+            raise ValueError("must be a number")
+        number = cast(number)
+        if self.min is not None and number < self.min or self.max is not None and number > self.max:
+            raise ValueError(f"must be between {_num(self.min)} and {_num(self.max)}")
+        return number
+
+    def _int(self, value: Any) -> int:
+        return self._number(value, int)
+
+    def _float(self, value: Any) -> float:
+        return self._number(value, float)
+
+    def _date(self, value: Any) -> date:
+        if not isinstance(value, str):
+            raise ValueError("must be a date (YYYY-MM-DD)")
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("must be a date (YYYY-MM-DD)") from exc
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def validate(data: Mapping[str, Any], fields: list[Field], *, partial: bool = False,
+             reject_unknown: bool = False) -> dict[str, Any]:
+    """Check and convert `data` against `fields`; raise one ValidationError naming every bad field.
+
+    partial: only fields present in data are checked (PATCH); absent required fields are fine.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("The body must be a JSON object.", {"body": ["must be an object"]})
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.name not in data:
+            if f.required and not partial:
+                errors[f.name] = ["is required"]
+            continue
+        try:
+            value = f.convert(data[f.name])
+        except ValueError as exc:
+            errors[f.name] = [str(exc)]
+            continue
+        if value is None and f.required:
+            errors[f.name] = ["is required"]
+            continue
+        out[f.name] = value
+    if reject_unknown:
+        known = {f.name for f in fields}
+        for name in data:
+            if name not in known:
+                errors[str(name)[:50]] = ["is not a known field"]
+    if errors:
+        raise ValidationError("Some fields are invalid.", errors)
+    return out

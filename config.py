@@ -1,0 +1,92 @@
+"""Settings, read once from the environment.
+
+With nothing set Muster runs embedded: SQLite in the instance folder and an in-process cache.
+`DATABASE_URL` (postgresql+psycopg://...) and `REDIS_URL` switch to the shared services that several
+waitress processes on several hosts use together.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+ENVIRONMENTS = ("development", "production", "testing")
+_DEV_SECRET = "dev-only-not-secret"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def normalise_database_url(url: str) -> str:
+    """Make plain postgres:// URLs use psycopg 3, the driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables."""
+    env = dict(os.environ if env is None else env)
+    name = env.get("MUSTER_ENV", "development").strip() or "development"
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"MUSTER_ENV must be one of {', '.join(ENVIRONMENTS)}, got {name!r}")
+    secret = env.get("SECRET_KEY", "").strip()
+    if name == "production" and (len(secret) < 16 or secret == _DEV_SECRET):
+        raise ConfigError("SECRET_KEY must be set to a random string of 16+ characters in production")
+    threads = _int(env, "WAITRESS_THREADS", 8)
+    database_url = normalise_database_url(env.get("DATABASE_URL", "").strip())
+    redis_url = env.get("REDIS_URL", "").strip()
+    return {
+        "MUSTER_ENV": name,
+        "TESTING": name == "testing",
+        "SECRET_KEY": secret or _DEV_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url or None,  # None: SQLite in the instance folder
+        "REDIS_URL": redis_url or None,
+        "HOST": env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
+        "PORT": _int(env, "PORT", 8000),
+        "WAITRESS_THREADS": threads,
+        "WAITRESS_CONNECTION_LIMIT": _int(env, "WAITRESS_CONNECTION_LIMIT", 200),
+        "WAITRESS_CHANNEL_TIMEOUT": _int(env, "WAITRESS_CHANNEL_TIMEOUT", 60),
+        # Pool sized to the server's threads: one connection per busy thread, a little overflow.
+        "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", threads),
+        "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 4),
+        "DB_POOL_TIMEOUT": _int(env, "DB_POOL_TIMEOUT", 10),
+        "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 10),
+        "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
+        "DB_POOL_RECYCLE": _int(env, "DB_POOL_RECYCLE", 1800),
+        "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",
+        "CACHE_KEY_PREFIX": env.get("CACHE_KEY_PREFIX", "muster"),
+        "REDIS_SOCKET_TIMEOUT": _float(env, "REDIS_SOCKET_TIMEOUT", 0.25),
+        "SLOW_QUERY_MS": _float(env, "SLOW_QUERY_MS", 100.0),
+        "SLOW_REQUEST_MS": _float(env, "SLOW_REQUEST_MS", 1000.0),
+        "N_PLUS_ONE_THRESHOLD": _int(env, "N_PLUS_ONE_THRESHOLD", 5),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": name == "production",
+        "REMEMBER_COOKIE_SECURE": name == "production",
+        "WTF_CSRF_ENABLED": env.get("WTF_CSRF_ENABLED", "1") != "0",
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    }

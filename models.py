@@ -1,0 +1,384 @@
+"""Tables, constraints and the unexecuted selects the read layer runs.
+
+Grade components are maintained columns recomputed in SQL (see blueprints/core/grading.py), so
+lists can sort and filter by final grade with an index instead of computing it per row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("admin", "training_staff", "cadet")
+CADET_STATUSES = ("Ongoing", "Completed", "Incomplete", "Failed", "Drop")
+GRADE_STATUSES = ("active", "INC", "DO", "T")
+MERIT_TYPES = ("merit", "demerit")
+ATTENDANCE_STATUSES = ("present", "absent", "late", "excused")
+AUDIT_OPERATIONS = ("CREATE", "UPDATE", "DELETE")
+PAGE_SIZES = (10, 25, 50, 100)
+REMARKS = ("Passed", "Failed", "Incomplete", "Dropped", "Deferred")
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20), default="training_staff")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    cadet_id: Mapped[int | None] = mapped_column(ForeignKey("cadets.id"), unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    settings: Mapped[UserSettings] = relationship(
+        back_populates="user", uselist=False, lazy="joined", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "training_staff")
+
+
+class UserSettings(db.Model):
+    __tablename__ = "user_settings"
+    __table_args__ = (CheckConstraint("page_size IN (10, 25, 50, 100)", name="page_size"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    page_size: Mapped[int] = mapped_column(Integer, default=50)
+    dark_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    compact_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(back_populates="settings")
+
+
+class ApiToken(db.Model):
+    """A personal API token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Cadet(db.Model):
+    __tablename__ = "cadets"
+    __table_args__ = (
+        CheckConstraint(_in("status", CADET_STATUSES), name="status"),
+        Index("ix_cadets_company_platoon", "company", "platoon"),
+        Index("ix_cadets_name", "last_name", "first_name", "id"),
+        Index("ix_cadets_is_archived", "is_archived"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(50), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    suffix: Mapped[str | None] = mapped_column(String(20))
+    company: Mapped[str | None] = mapped_column(String(50))
+    platoon: Mapped[str | None] = mapped_column(String(50))
+    course: Mapped[str | None] = mapped_column(String(100))
+    year_level: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="Ongoing")
+    email: Mapped[str | None] = mapped_column(String(254))
+    contact_number: Mapped[str | None] = mapped_column(String(30))
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    grade: Mapped[Grade] = relationship(back_populates="cadet", uselist=False)
+
+    @property
+    def full_name(self) -> str:
+        middle = f" {self.middle_name[0]}." if self.middle_name else ""
+        suffix = f" {self.suffix}" if self.suffix else ""
+        return f"{self.last_name}, {self.first_name}{middle}{suffix}"
+
+
+class Grade(db.Model):
+    """One row per cadet, created with it. Inputs are recounted, components recomputed in SQL."""
+
+    __tablename__ = "grades"
+    __table_args__ = (
+        CheckConstraint(_in("status", GRADE_STATUSES), name="status"),
+        CheckConstraint("prelim_score IS NULL OR prelim_score BETWEEN 0 AND 100", name="prelim"),
+        CheckConstraint("midterm_score IS NULL OR midterm_score BETWEEN 0 AND 100", name="midterm"),
+        CheckConstraint("final_score IS NULL OR final_score BETWEEN 0 AND 100", name="final"),
+        CheckConstraint("merit_points >= 0 AND demerit_points >= 0", name="points"),
+        Index("ix_grades_final_grade", "final_grade", "cadet_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadet_id: Mapped[int] = mapped_column(ForeignKey("cadets.id", ondelete="CASCADE"), unique=True)
+    attendance_present: Mapped[int] = mapped_column(Integer, default=0)
+    merit_points: Mapped[int] = mapped_column(Integer, default=0)
+    demerit_points: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_merit_points: Mapped[int] = mapped_column(Integer, default=0)
+    prelim_score: Mapped[float | None] = mapped_column(Float)
+    midterm_score: Mapped[float | None] = mapped_column(Float)
+    final_score: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Maintained by grading.recompute_grades(); never written from input.
+    attendance_score: Mapped[float] = mapped_column(Float, default=0.0)
+    aptitude_score: Mapped[float] = mapped_column(Float, default=30.0)
+    subject_score: Mapped[float] = mapped_column(Float, default=0.0)
+    final_grade: Mapped[float] = mapped_column(Float, default=30.0)
+    transmuted_grade: Mapped[float | None] = mapped_column(Float, default=5.0)
+    remarks: Mapped[str] = mapped_column(String(12), default="Failed")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    cadet: Mapped[Cadet] = relationship(back_populates="grade")
+
+
+class MeritDemeritLog(db.Model):
+    __tablename__ = "merit_demerit_logs"
+    __table_args__ = (
+        CheckConstraint(_in("type", MERIT_TYPES), name="type"),
+        CheckConstraint("points > 0", name="points"),
+        Index("ix_merit_demerit_logs_cadet_date", "cadet_id", "date_recorded"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadet_id: Mapped[int] = mapped_column(ForeignKey("cadets.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    issued_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    issued_by_name: Mapped[str] = mapped_column(String(80))
+    date_recorded: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrainingDay(db.Model):
+    __tablename__ = "training_days"
+    __table_args__ = (Index("ix_training_days_date", "date", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AttendanceRecord(db.Model):
+    __tablename__ = "attendance_records"
+    __table_args__ = (
+        CheckConstraint(_in("status", ATTENDANCE_STATUSES), name="status"),
+        UniqueConstraint("training_day_id", "cadet_id", name="uq_attendance_day_cadet"),
+        Index("ix_attendance_records_day_status", "training_day_id", "status"),
+        Index("ix_attendance_records_cadet", "cadet_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    training_day_id: Mapped[int] = mapped_column(ForeignKey("training_days.id", ondelete="CASCADE"))
+    cadet_id: Mapped[int] = mapped_column(ForeignKey("cadets.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(10))
+    time_in: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_out: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remarks: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_logs"
+    __table_args__ = (
+        CheckConstraint(_in("operation", AUDIT_OPERATIONS), name="operation"),
+        Index("ix_audit_logs_table_operation", "table_name", "operation"),
+        Index("ix_audit_logs_created_at", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(50))
+    operation: Mapped[str] = mapped_column(String(10))
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SystemSetting(db.Model):
+    __tablename__ = "system_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(50), unique=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": "ROTC Unit"}
+SEMESTERS = ("1st", "2nd", "Summer")
+
+
+# --- unexecuted selects: the read layer adds filters, order, paging and runs them -------------
+
+CADET_LIST_COLUMNS = (
+    Cadet.id,
+    Cadet.student_id,
+    Cadet.first_name,
+    Cadet.last_name,
+    Cadet.middle_name,
+    Cadet.suffix,
+    Cadet.company,
+    Cadet.platoon,
+    Cadet.course,
+    Cadet.year_level,
+    Cadet.status,
+    Cadet.email,
+    Cadet.contact_number,
+    Cadet.is_archived,
+    Cadet.created_at,
+    Cadet.updated_at,
+)
+
+GRADE_COLUMNS = (
+    Grade.attendance_present,
+    Grade.merit_points,
+    Grade.demerit_points,
+    Grade.lifetime_merit_points,
+    Grade.prelim_score,
+    Grade.midterm_score,
+    Grade.final_score,
+    Grade.status.label("grade_status"),
+    Grade.version,
+    Grade.attendance_score,
+    Grade.aptitude_score,
+    Grade.subject_score,
+    Grade.final_grade,
+    Grade.transmuted_grade,
+    Grade.remarks,
+    Grade.updated_at.label("grade_updated_at"),
+)
+
+
+def select_cadets_with_grades() -> Select:
+    """Cadet rows joined to their one grades row, as plain columns (one query, no N+1)."""
+    return select(*CADET_LIST_COLUMNS, *GRADE_COLUMNS).join(Grade, Grade.cadet_id == Cadet.id)
+
+
+def select_merit_logs() -> Select:
+    return select(
+        MeritDemeritLog.id,
+        MeritDemeritLog.cadet_id,
+        MeritDemeritLog.type,
+        MeritDemeritLog.points,
+        MeritDemeritLog.reason,
+        MeritDemeritLog.issued_by_user_id,
+        MeritDemeritLog.issued_by_name,
+        MeritDemeritLog.date_recorded,
+        Cadet.student_id,
+        Cadet.first_name,
+        Cadet.last_name,
+    ).join(Cadet, Cadet.id == MeritDemeritLog.cadet_id)
+
+
+def select_attendance() -> Select:
+    return select(
+        AttendanceRecord.id,
+        AttendanceRecord.training_day_id,
+        AttendanceRecord.cadet_id,
+        AttendanceRecord.status,
+        AttendanceRecord.time_in,
+        AttendanceRecord.time_out,
+        AttendanceRecord.remarks,
+        AttendanceRecord.created_at,
+        TrainingDay.date.label("training_date"),
+        TrainingDay.title.label("training_title"),
+        Cadet.student_id,
+        Cadet.first_name,
+        Cadet.last_name,
+        Cadet.company,
+        Cadet.platoon,
+    ).join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id).join(
+        Cadet, Cadet.id == AttendanceRecord.cadet_id
+    )
+
+
+def select_audit_logs() -> Select:
+    return select(
+        AuditLog.id,
+        AuditLog.table_name,
+        AuditLog.operation,
+        AuditLog.record_id,
+        AuditLog.user_id,
+        AuditLog.payload,
+        AuditLog.created_at,
+        User.username,
+    ).outerjoin(User, User.id == AuditLog.user_id)

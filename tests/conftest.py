@@ -1,0 +1,107 @@
+"""Fixtures: the app on PostgreSQL + Redis when TEST_DATABASE_URL/DATABASE_URL and REDIS_URL are set,
+else on SQLite and the in-process cache. Every test starts from empty tables and its own cache prefix."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, text
+
+from app import create_app
+from models import db
+
+_prefixes = itertools.count()
+PASSWORD = "correct-horse-battery"
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+@pytest.fixture(scope="session")
+def _app(tmp_path_factory):
+    app = create_app({
+        "MUSTER_ENV": "testing",
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
+        "WTF_CSRF_ENABLED": False,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+    })
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    return app
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for name in tables:
+            db.session.execute(text(f"DELETE FROM {name}"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(_app):
+    """The app with empty tables and a cache namespace no other test has used."""
+    _app.config["CACHE_KEY_PREFIX"] = f"muster-test-{os.getpid()}-{next(_prefixes)}"
+    _app.config["MUSTER_CACHE"] = True
+    with _app.app_context():
+        _empty_tables()
+        yield _app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+class QueryLog(list):
+    """Statements run while the fixture is active (SQL text, with literals left as placeholders)."""
+
+    @property
+    def selects(self) -> list[str]:
+        return [s for s in self if s.lstrip().upper().startswith("SELECT")]
+
+    def matching(self, pattern: str) -> list[str]:
+        return [s for s in self if re.search(pattern, s, re.I)]
+
+
+@pytest.fixture
+def count_queries(app):
+    """Context manager: `with count_queries() as log:` records each statement sent to the database."""
+
+    @contextmanager
+    def counting() -> Iterator[QueryLog]:
+        log = QueryLog()
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            log.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            yield log
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+
+    return counting
