@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from blueprints import register_blueprints
-from blueprints.core import auth, cache, cli, database, errors
+from blueprints.core import auth, cache, cli, database, errors, perf
 from blueprints.core.extensions import compress, csrf, migrate
 from config import load_config
 from models import db
@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    perf.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
     return app

@@ -1,13 +1,12 @@
-"""Blueprints: the pages by area, and the JSON API."""
+"""Blueprints: the pages by area, the admin dashboard, and the JSON API."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from blueprints import account, admin, api, auth, cadets, dashboard, grades, home, merits, training
+
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints.auth import bp as auth_bp
-    from blueprints.home import bp as home_bp
-
-    for bp in (auth_bp, home_bp):
-        app.register_blueprint(bp)
+    for module in (auth, home, cadets, grades, training, merits, admin, account, dashboard, api):
+        app.register_blueprint(module.bp)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, text
 
 from app import create_app
+from config import normalise_database_url
 from models import db
 
 _prefixes = itertools.count()
@@ -22,7 +23,7 @@ PASSWORD = "correct-horse-battery"
 def _database_url(tmp_path_factory) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if url:
-        return url
+        return normalise_database_url(url)
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
 
 

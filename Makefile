@@ -1,0 +1,31 @@
+# The two commands a new user needs: `make run` (app with demo data) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint bench soak clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)  ## serve on http://127.0.0.1:$${PORT:-8000} with demo data (SQLite unless DATABASE_URL is set)
+	$(BIN)/flask --app app ensure-demo
+	$(BIN)/python app.py
+
+test: $(STAMP)  ## PostgreSQL + Redis when DATABASE_URL/TEST_DATABASE_URL and REDIS_URL are set, else SQLite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)  ## the benchmark of docs/performance.md (PostgreSQL + Redis on loopback)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

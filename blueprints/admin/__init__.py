@@ -1,0 +1,7 @@
+"""Admin pages: users, system settings, audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
