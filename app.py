@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from flask import Flask
@@ -10,7 +11,7 @@ from flask import Flask
 from blueprints import register_blueprints
 from blueprints.core import auth, cache, cli, database, errors, perf
 from blueprints.core.extensions import compress, csrf, migrate
-from config import load_config
+from config import ConfigError, load_config
 from models import db
 
 
@@ -36,7 +37,10 @@ def main() -> None:
     from waitress import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        sys.exit(f"muster: {exc}")
     serve(
         app,
         host=app.config.get("HOST", "127.0.0.1"),

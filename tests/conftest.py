@@ -3,11 +3,13 @@ else on SQLite and the in-process cache. Every test starts from empty tables and
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
@@ -36,10 +38,18 @@ def _app(tmp_path_factory):
         "WTF_CSRF_ENABLED": False,
         "SECRET_KEY": "test-secret-key-not-for-production",
     })
+    _register_test_routes(app)
     with app.app_context():
         db.drop_all()
         db.create_all()
     return app
+
+
+def _register_test_routes(app) -> None:
+    """Test-only routes live in tests/routes_*.py (each with a `bp`), registered before any request."""
+    for path in sorted(Path(__file__).parent.glob("routes_*.py")):
+        module = importlib.import_module(f"tests.{path.stem}")
+        app.register_blueprint(module.bp)
 
 
 def _empty_tables() -> None:

@@ -72,16 +72,15 @@ class Field:
         raise ValueError("must be true or false")
 
     def _number(self, value: Any, cast: type) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
+        kind = "a whole number" if cast is int else "a number"
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"must be {kind}")
         try:
-            number = cast(value) if isinstance(value, str) else value
+            number = float(value) if isinstance(value, str) else value
         except ValueError as exc:
-            raise ValueError("must be a whole number" if cast is int else "must be a number") from exc
-        if cast is int and (isinstance(number, float) and not number.is_integer() or not isinstance(number, int | float)):
-            raise ValueError("must be a whole number")
-        if not isinstance(number, int | float) or (isinstance(number, float) and not math.isfinite(number)):
-            raise ValueError("must be a number")
+            raise ValueError(f"must be {kind}") from exc
+        if not math.isfinite(number) or (cast is int and not float(number).is_integer()):
+            raise ValueError(f"must be {kind}")
         number = cast(number)
         if self.min is not None and number < self.min or self.max is not None and number > self.max:
             raise ValueError(f"must be between {_num(self.min)} and {_num(self.max)}")

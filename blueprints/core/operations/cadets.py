@@ -134,7 +134,8 @@ def import_cadets(actor: User, rows: Any) -> int:
                        {f"cadets[{i}].student_id": ["is already taken"]
                         for i, sid in enumerate(student_ids) if sid in taken})
     now = utcnow()
-    with unit_of_work(clear_cadets, conflict=Conflict("A student ID was taken meanwhile; nothing was imported.")) as session:
+    race = Conflict("A student ID was taken meanwhile; nothing was imported.")
+    with unit_of_work(clear_cadets, conflict=race) as session:
         new_ids = list(session.scalars(
             insert(Cadet).returning(Cadet.id, sort_by_parameter_order=True),
             [{"status": "Ongoing", "is_archived": False, "created_at": now, "updated_at": now, **r}
