@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from blueprints import register_blueprints
-from blueprints.core import auth, cache, cli, database, errors, perf
+from blueprints.core import auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
 from config import ConfigError, load_config
 from models import db
@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     perf.init_app(app)
     cli.init_app(app)
+    security.init_app(app)
     register_blueprints(app)
     return app
 

@@ -82,6 +82,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SLOW_QUERY_MS": _float(env, "SLOW_QUERY_MS", 100.0),
         "SLOW_REQUEST_MS": _float(env, "SLOW_REQUEST_MS", 1000.0),
         "N_PLUS_ONE_THRESHOLD": _int(env, "N_PLUS_ONE_THRESHOLD", 5),
+        "SIGNIN_LIMIT_PER_ACCOUNT": env.get("SIGNIN_LIMIT_PER_ACCOUNT", "10 per minute"),
+        "SIGNIN_LIMIT_PER_ADDRESS": env.get("SIGNIN_LIMIT_PER_ADDRESS", "300 per minute"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
