@@ -85,6 +85,12 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SIGNIN_LIMIT_PER_ACCOUNT": env.get("SIGNIN_LIMIT_PER_ACCOUNT", "10 per minute"),
         "SIGNIN_LIMIT_PER_ADDRESS": env.get("SIGNIN_LIMIT_PER_ADDRESS", "300 per minute"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        # Flask-Compress: HTML, JSON and CSV above 200 bytes; also streamed bodies (the CSV export).
+        "COMPRESS_MIN_SIZE": 200,
+        "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "text/csv", "text/javascript",
+                               "application/javascript", "application/json", "image/svg+xml"],
+        "COMPRESS_ALGORITHM": ["zstd", "br", "gzip"],
+        "COMPRESS_ALGORITHM_STREAMING": ["zstd", "br", "gzip"],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": name == "production",

@@ -30,7 +30,9 @@ DEFAULT_TTL = 300
 _LOCK_SECONDS = 10
 _WAIT_FOR_BUILDER = 2.0
 
-_local_stats: dict[str, int] = {}
+_FLUSH_SECONDS = 1.0
+_unflushed: dict[tuple[str, str], int] = {}  # counts not yet added to Redis (all of them when embedded)
+_last_flush = [0.0]
 _local_lock = threading.Lock()
 _build_locks: dict[str, threading.Lock] = {}
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
@@ -82,23 +84,42 @@ def make_key(name: str, args: Any) -> str:
 
 
 def _count(outcome: str, domain: str) -> None:
-    """Count a hit, miss or error for the domain, shared across processes when Redis is set."""
+    """Count a hit, miss or error for the domain. Counted in memory and flushed to Redis at most
+    once a second, so a cache hit costs one round trip, not two; every process adds to one total."""
     g.setdefault("cache_events", []).append(outcome)
-    field = f"{outcome}:{domain}"
-    client = redis_client()
-    if client is not None:
-        try:
-            client.hincrby(_stats_key(), field, 1)
-            return
-        except redis.RedisError:
-            pass
+    slot = (_stats_key(), f"{outcome}:{domain}")
     with _local_lock:
-        _local_stats[field] = _local_stats.get(field, 0) + 1
+        _unflushed[slot] = _unflushed.get(slot, 0) + 1
+    if time.monotonic() - _last_flush[0] >= _FLUSH_SECONDS:
+        flush_stats()
+
+
+def flush_stats() -> None:
+    """Move this process's counts into Redis (kept in memory when Redis is unset or down)."""
+    client = redis_client()
+    with _local_lock:
+        _last_flush[0] = time.monotonic()
+        if client is None or not _unflushed:
+            return
+        pending = dict(_unflushed)
+        _unflushed.clear()
+    try:
+        pipe = client.pipeline(transaction=False)
+        for (key, field), value in pending.items():
+            pipe.hincrby(key, field, value)
+        pipe.execute()
+    except redis.RedisError:
+        with _local_lock:
+            for slot, value in pending.items():
+                _unflushed[slot] = _unflushed.get(slot, 0) + value
 
 
 def stats() -> dict[str, dict[str, int]]:
-    """Hits, misses and errors per domain."""
-    raw: dict[str, int] = dict(_local_stats)
+    """Hits, misses and errors per domain, over every process sharing this Redis."""
+    flush_stats()
+    mine = _stats_key()
+    with _local_lock:
+        raw: dict[str, int] = {field: n for (key, field), n in _unflushed.items() if key == mine}
     client = redis_client()
     if client is not None:
         try:
@@ -115,8 +136,10 @@ def stats() -> dict[str, dict[str, int]]:
 
 
 def reset_stats() -> None:
+    mine = _stats_key()
     with _local_lock:
-        _local_stats.clear()
+        for slot in [slot for slot in _unflushed if slot[0] == mine]:
+            del _unflushed[slot]
     client = redis_client()
     if client is not None:
         try:

@@ -162,8 +162,12 @@ class ListState:
 
         search = (args.get("search") or args.get("q") or "").strip()[:100]
         after = None
-        if args.get("after"):
-            after = _positive(args.get("after"), None, "after", strict, bad)
+        if args.get("after") is not None:
+            raw_after = args["after"].strip()
+            if raw_after.isdigit() and int(raw_after) < 2**63:
+                after = int(raw_after)  # 0 starts a walk from the beginning
+            elif strict:
+                bad("after", "after must be a whole number of at least 0")
 
         if strict:
             known = {"page", size_param, "sort", "search", "q", "after", *spec.filters}

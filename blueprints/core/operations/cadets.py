@@ -137,7 +137,7 @@ def import_cadets(actor: User, rows: Any) -> int:
     race = Conflict("A student ID was taken meanwhile; nothing was imported.")
     with unit_of_work(clear_cadets, conflict=race) as session:
         new_ids = list(session.scalars(
-            insert(Cadet).returning(Cadet.id, sort_by_parameter_order=True),
+            insert(Cadet).returning(Cadet.id),
             [{"status": "Ongoing", "is_archived": False, "created_at": now, "updated_at": now, **r}
              for r in clean],
         ))

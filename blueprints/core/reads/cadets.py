@@ -24,6 +24,7 @@ from models import (
     select_cadets_with_grades,
 )
 
+GRADE_ONLY_FILTERS = ("remarks",)
 ARCHIVED_CHOICES = ("active", "archived", "all", "true", "false")
 GRADE_KEYS = ("attendance_present", "merit_points", "demerit_points", "lifetime_merit_points", "prelim_score",
               "midterm_score", "final_score", "grade_status", "version", "attendance_score", "aptitude_score",
@@ -85,18 +86,25 @@ def full_name(c: dict[str, Any]) -> str:
     return f"{c['last_name']}, {c['first_name']}{middle}{suffix}"
 
 
-def _with_default_archived(state: ListState):
-    stmt = select_cadets_with_grades()
+def _with_default_archived(state: ListState, stmt=None):
+    stmt = select_cadets_with_grades() if stmt is None else stmt
     if "archived" not in state.filter_dict:
         stmt = stmt.where(Cadet.is_archived.is_(False))
     return stmt
+
+
+def _count_base(state: ListState):
+    """Every cadet has exactly one grades row, so count without the join unless a grade filter needs it."""
+    if any(name in GRADE_ONLY_FILTERS for name, _ in state.filters):
+        return None
+    return _with_default_archived(state, select(Cadet.id))
 
 
 def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
     """One page of cadets with grade summaries; cached until cadets or grades change."""
 
     def build() -> dict[str, Any]:
-        page = fetch_page(_with_default_archived(state), state, clamp_page=clamp_page)
+        page = fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state))
         page["data"] = [shape_cadet(r) for r in page["data"]]
         return page
 

@@ -1,0 +1,580 @@
+"""`make bench`: seed PostgreSQL, serve Muster under waitress, drive wrk on loopback, write docs/performance.md.
+
+Bounded (about 10 minutes on 2 cores) and tidy: the database `muster_bench` and Redis db 7 are its own,
+and every process it starts is stopped again, also on Ctrl-C or an error.
+
+    python -m bench.run [--sizes 10000,100000] [--duration 6] [--no-write-doc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from bench import floor
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+PYTHON = sys.executable
+FLASK = str(Path(PYTHON).with_name("flask"))
+PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+DB_NAME = "muster_bench"
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+CONNECTIONS, WRK_THREADS = 10, 2
+DAYS = 20
+ANALYSIS = "## Analysis"  # docs/performance.md keeps this section (written by hand) across runs
+ADMIN, PASSWORD = "bench-admin", "bench-" + secrets.token_urlsafe(12)
+
+# (label, path, kind): kind "api" uses the token, "page" the session cookie.
+READ_PATHS = [
+    ("cadets limit=50 (page 1)", "/api/cadets?limit=50", "api"),
+    ("cadets limit=100", "/api/cadets?limit=100", "api"),
+    ("grades limit=100 sort=-final_grade", "/api/grades?limit=100&sort=-final_grade", "api"),
+    ("cadets page=1900 limit=50", "/api/cadets?page=1900&limit=50", "api"),
+    ("cadets company=Alpha search=a", "/api/cadets?company=Alpha&search=a", "api"),
+    ("cadets HTML page (50 rows)", "/cadets/?per_page=50", "page"),
+    ("grades HTML page (50 rows)", "/grades/?per_page=50", "page"),
+]
+FLOORS = {  # the floor's equivalent of each API path
+    "/api/cadets?limit=50": {"limit": 50},
+    "/api/cadets?limit=100": {"limit": 100},
+    "/api/grades?limit=100&sort=-final_grade": {"limit": 100, "sort": "-final_grade"},
+    "/api/cadets?page=1900&limit=50": {"limit": 50, "page": 1900},
+    "/api/cadets?company=Alpha&search=a": {"limit": 50, "search": {"company": "Alpha", "search": "a"}},
+}
+
+
+@dataclass
+class Row:
+    dataset: str
+    what: str
+    mode: str
+    rps: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    size: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    rows: list[Row] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="muster-bench-")))
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def start(self, cmd: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        proc.log = log  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        proc.log.close()  # type: ignore[attr-defined]
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.procs):
+            try:
+                self.stop(proc)
+            except ProcessLookupError:
+                pass
+
+    # --- database and app -------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL",)}
+        env.update({"DATABASE_URL": f"{PG}/{DB_NAME}", "REDIS_URL": REDIS_URL, "MUSTER_ENV": "production",
+                    "SECRET_KEY": self.facts.setdefault("secret", secrets.token_urlsafe(32)),
+                    "CACHE_KEY_PREFIX": "muster-bench", "FLASK_APP": "app", "PYTHONUNBUFFERED": "1"})
+        env.update(extra)
+        return env
+
+    def flask(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([FLASK, "--app", "app", *args], cwd=ROOT, env=self.env(), input=stdin,
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode:
+            raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout.strip()
+
+    def recreate_database(self) -> None:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        self.flask("init-db")
+
+    def drop_database(self) -> None:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        redis.Redis.from_url(REDIS_URL).flushdb()
+
+    def seed(self, cadets: int) -> float:
+        started = time.perf_counter()
+        self.flask("seed", "--cadets", str(cadets), "--days", str(DAYS))
+        seconds = time.perf_counter() - started
+        with psycopg.connect(f"{PG}/{DB_NAME}", autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        return seconds
+
+    def credentials(self) -> str:
+        self.flask("create-user", ADMIN, "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+        return self.flask("create-token", ADMIN).splitlines()[-1].strip()
+
+    def serve_app(self, cache: bool, monitoring: bool = True) -> tuple[subprocess.Popen, str]:
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        port = free_port()
+        proc = self.start([PYTHON, "app.py"], self.env(PORT=str(port), MUSTER_CACHE="on" if cache else "off",
+                                                      MUSTER_MONITORING="on" if monitoring else "off"),
+                          f"app-{port}")
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/login", proc)
+        return proc, base
+
+    def serve_ceiling(self, bodies: dict[str, dict]) -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        manifest = self.workdir / "ceiling.json"
+        manifest.write_text(json.dumps({"port": port, "threads": int(os.environ.get("WAITRESS_THREADS", 8)),
+                                        "connection_limit": 200, "channel_timeout": 60, "bodies": bodies}))
+        proc = self.start([PYTHON, "-m", "bench.ceiling", str(manifest)], self.env(), f"ceiling-{port}")
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/", proc, ok_status=(404,))
+        return proc, base
+
+    # --- load -----------------------------------------------------------------------------
+
+    def wrk(self, url: str, headers: dict[str, str], script: str = "report.lua", args: tuple = (),
+            seconds: int | None = None) -> dict[str, float]:
+        combined = self.workdir / script  # a request script plus the reporter: wrk takes one file
+        if not combined.exists():
+            parts = {script, "report.lua"}
+            combined.write_text("\n".join((BENCH / name).read_text() for name in sorted(parts)))
+        cmd = ["wrk", "-t", str(WRK_THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds or self.args.duration}s",
+               "--timeout", "5s", "-s", str(combined)]
+        for name, value in headers.items():
+            cmd += ["-H", f"{name}: {value}"]
+        cmd.append(url)
+        if args:
+            cmd += ["--", *map(str, args)]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+        found = re.search(r"^BENCH (\{.*\})$", out, re.M)
+        if found is None:
+            raise RuntimeError(f"wrk printed no result:\n{out}")
+        result = json.loads(found.group(1))
+        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+        return result
+
+    def record(self, dataset: str, what: str, mode: str, result: dict, size: int | None = None,
+               note: str = "") -> Row:
+        notes = [note] if note else []
+        if result.get("non2xx"):
+            notes.append(f"{result['non2xx']} non-2xx")
+        if result.get("socket_errors"):
+            notes.append(f"{result['socket_errors']} socket errors")
+        row = Row(dataset, what, mode, result["rps"], result["p50"], result["p90"], result["p99"], size,
+                  "; ".join(notes))
+        self.rows.append(row)
+        print(f"  {dataset:>4} {mode:<14} {what:<38} {row.rps:8.0f} req/s  p50 {row.p50:6.2f}  "
+              f"p99 {row.p99:6.2f} ms  {row.note}", flush=True)
+        return row
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, ok_status: tuple[int, ...] = (200,), seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {proc.args}")
+        status, _, _ = fetch(url)
+        if status in ok_status or status == 200:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET",
+          body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+    except OSError:
+        return 0, {}, b""
+
+
+def sign_in(base: str) -> str:
+    """A session cookie for the HTML pages, through the real login form (with its CSRF token)."""
+    status, headers, body = fetch(base + "/login")
+    cookie = _cookie(headers)
+    token = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body) or re.search(
+        rb'value="([^"]+)"[^>]*name="csrf_token"', body)
+    form = {"username": ADMIN, "password": PASSWORD, **({"csrf_token": token.group(1).decode()} if token else {})}
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(base + "/login", data=urllib.parse.urlencode(form).encode(), method="POST",
+                                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        response = opener.open(request, timeout=30)
+        headers = dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        headers = dict(exc.headers)
+    return _cookie(headers) or cookie
+
+
+def _cookie(headers: dict[str, str]) -> str:
+    raw = headers.get("Set-Cookie", "")
+    return raw.split(";", 1)[0] if raw else ""
+
+
+class RssSampler:
+    """Largest resident set of one process while it is under load, from /proc/<pid>/status."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_kb, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            found = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if found:
+                self.peak_kb = max(self.peak_kb, int(found.group(1)))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb / 1024
+
+
+# --- one dataset ---------------------------------------------------------------------------
+
+
+def run_dataset(b: Bench, cadets: int, token: str) -> None:
+    label = f"{cadets // 1000}k"
+    api_headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    paths = [p for p in READ_PATHS if cadets >= 100_000 or "page=1900" not in p[1]]
+
+    # Cold: MUSTER_CACHE=off, every request reaches PostgreSQL.
+    proc, base = b.serve_app(cache=False)
+    headers = {"api": api_headers, "page": {"Cookie": sign_in(base), "Accept-Encoding": "gzip"}}
+    rss = RssSampler(proc.pid)
+    for what, path, kind in paths:
+        run_path(b, label, what, base + path, headers[kind], "cold")
+    b.facts[f"rss_cold_{label}"] = rss.stop()
+    b.stop(proc)
+
+    if cadets == min(b.args.sizes):
+        guarded(b, label, "monitoring off", monitoring_off, b, label, api_headers)
+
+    # Warm: cache on; the same paths, then the ceiling with the very bodies the app served.
+    proc, base = b.serve_app(cache=True)
+    headers["page"] = {"Cookie": sign_in(base), "Accept-Encoding": "gzip"}
+    rss = RssSampler(proc.pid)
+    bodies: dict[str, dict] = {}
+    for what, path, kind in paths:
+        captured = run_path(b, label, what, base + path, headers[kind], "warm")
+        if captured is not None:
+            bodies[path] = captured
+    guarded(b, label, "writes", writes, b, label, base, api_headers, cadets)
+    b.facts[f"rss_warm_{label}"] = rss.stop()
+    b.stop(proc)
+
+    if bodies:
+        proc, base = b.serve_ceiling(bodies)
+        for what, path, _ in paths:
+            if path in bodies:
+                result = b.wrk(base + path, {"Accept-Encoding": "gzip"})
+                b.record(label, what, "ceiling", result, len(base64.b64decode(bodies[path]["body_b64"])))
+        b.stop(proc)
+
+    dsn = f"{PG}/{DB_NAME}"
+    for what, path, _ in paths:
+        if path in FLOORS:
+            found = floor.measure(dsn, **FLOORS[path])
+            b.rows.append(Row(label, what, "floor (1 thread)", 1000 / found["mean"], found["p50"], None,
+                              found["p99"], found["bytes"], f"mean {found['mean']:.2f} ms over {found['runs']} runs"))
+            print(f"  {label:>4} floor          {what:<38} mean {found['mean']:.2f} ms", flush=True)
+
+
+def guarded(b: Bench, label: str, what: str, step, *args) -> None:
+    """Run one optional step; a failure becomes a note in the table instead of ending the run."""
+    try:
+        step(*args)
+    except Exception as exc:  # noqa: BLE001 - the rest of the benchmark is still worth having
+        b.rows.append(Row(label, what, "", note=f"error: {type(exc).__name__}: {str(exc)[:120]}"))
+        print(f"  {label:>4} {what}: error {exc!r}", flush=True)
+
+
+def run_path(b: Bench, label: str, what: str, url: str, headers: dict, mode: str) -> dict | None:
+    """Probe, then load one path; returns its body and headers for the ceiling, or None if skipped."""
+    status, response_headers, body = fetch(url, headers)
+    if status != 200:
+        b.rows.append(Row(label, what, mode, note=f"skipped: HTTP {status or 'no answer'}"))
+        print(f"  {label:>4} {mode:<14} {what:<38} skipped (HTTP {status})", flush=True)
+        return None
+    fetch(url, headers)  # warm: the first request fills the cache
+    result = b.wrk(url, headers)
+    b.record(label, what, mode, result, len(body))
+    keep = [(k, v) for k, v in response_headers.items() if k.lower() in ("content-type", "content-encoding", "etag",
+                                                                         "vary", "cache-control")]
+    return {"body_b64": base64.b64encode(body).decode(), "headers": keep}
+
+
+def monitoring_off(b: Bench, label: str, api_headers: dict) -> None:
+    """The cost of the monitoring side-car: the cadets list warm and cold with MUSTER_MONITORING=off."""
+    for cache in (False, True):
+        proc, base = b.serve_app(cache=cache, monitoring=False)
+        mode = ("warm" if cache else "cold") + ", mon. off"
+        run_path(b, label, "cadets limit=50 (page 1)", base + "/api/cadets?limit=50", api_headers, mode)
+        b.stop(proc)
+
+
+def writes(b: Bench, label: str, base: str, api_headers: dict, cadets: int) -> None:
+    json_headers = {**api_headers, "Content-Type": "application/json"}
+    json_headers.pop("Accept-Encoding")
+    status, _, body = fetch(base + "/api/training-days", json_headers, "POST",
+                            json.dumps({"date": "2027-03-01", "title": "Bench day"}).encode())
+    if status not in (200, 201):
+        b.rows.append(Row(label, "write mix", "warm", note=f"skipped: POST /api/training-days HTTP {status}"))
+        return
+    day = _find_id(json.loads(body))
+    result = b.wrk(base + "/api/grades/1", api_headers, "writes.lua", (cadets, day))
+    b.record(label, "write mix: grade PATCH + bulk attendance x50", "warm", result)
+
+    # One bulk attendance call for 5,000 cadets on a fresh day, and one import of 5,000 cadets.
+    status, _, body = fetch(base + "/api/training-days", json_headers, "POST",
+                            json.dumps({"date": "2027-03-08", "title": "Bulk day"}).encode())
+    day = _find_id(json.loads(body))
+    payload = json.dumps({"training_day_id": day, "cadet_ids": list(range(1, 5001)), "status": "present"}).encode()
+    started = time.perf_counter()
+    status, _, _ = fetch(base + "/api/attendance/bulk", json_headers, "POST", payload)
+    b.facts[f"bulk_attendance_5000_{label}"] = (time.perf_counter() - started, status)
+    rows = [{"student_id": f"BENCH-{label}-{i:05d}", "first_name": f"Bench{i}", "last_name": "Import",
+             "company": "Echo", "platoon": "1st", "year_level": 1} for i in range(5000)]
+    started = time.perf_counter()
+    status, _, _ = fetch(base + "/api/cadets/import", json_headers, "POST", json.dumps({"cadets": rows}).encode())
+    b.facts[f"import_5000_{label}"] = (time.perf_counter() - started, status)
+    print(f"  {label:>4} bulk attendance x5000: {b.facts[f'bulk_attendance_5000_{label}']}, "
+          f"import x5000: {b.facts[f'import_5000_{label}']}", flush=True)
+
+
+def _find_id(payload: Any) -> int:
+    data = payload.get("data", payload) if isinstance(payload, dict) else payload
+    return int(data["id"])
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    mem = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu.group(1).strip() if cpu else platform.processor(), "nproc": str(os.cpu_count()),
+            "memory": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "?",
+            "python": platform.python_version(), "kernel": platform.release(), "postgres": pg,
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]}
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| data | request | mode | req/s | p50 ms | p90 ms | p99 ms | body bytes | note |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r.dataset} | {r.what} | {r.mode} | {fmt(r.rps, 0)} | {fmt(r.p50, 2)} | {fmt(r.p90, 2)} | "
+                     f"{fmt(r.p99, 2)} | {r.size or ''} | {r.note} |")
+    return "\n".join(lines)
+
+
+def _find(rows: list[Row], dataset: str, what: str, mode: str) -> Row | None:
+    return next((r for r in rows if r.dataset == dataset and r.what == what and r.mode == mode and r.rps), None)
+
+
+def targets(b: Bench) -> str:
+    """Each target of the issue against what this run measured."""
+    out = ["| target | measured | met |", "|---|---|---|"]
+
+    def line(target: str, measured: str, ok: bool | None) -> None:
+        out.append(f"| {target} | {measured} | {'yes' if ok else 'no' if ok is not None else 'n/a'} |")
+
+    rows = b.rows
+    for label in sorted({r.dataset for r in rows}):
+        for what, _path, kind in READ_PATHS:
+            if kind != "api":
+                continue
+            warm, cold = _find(rows, label, what, "warm"), _find(rows, label, what, "cold")
+            ceiling, fl = _find(rows, label, what, "ceiling"), _find(rows, label, what, "floor (1 thread)")
+            if warm and ceiling:
+                line(f"{label} warm {what}: >= 0.5x ceiling req/s, p99 < 15 ms",
+                     f"{warm.rps / ceiling.rps:.2f}x ceiling ({warm.rps:.0f} / {ceiling.rps:.0f}), p99 {warm.p99:.1f}",
+                     warm.rps >= 0.5 * ceiling.rps and warm.p99 < 15)
+            if cold and fl and ceiling:
+                budget = 2.5 * (1000 / fl.rps) + 1000 / ceiling.rps
+                cost = 1000 / cold.rps
+                line(f"{label} cold {what}: cost <= 2.5x floor + ceiling cost, p99 < 40 ms",
+                     f"{cost:.2f} ms/req vs budget {budget:.2f} (floor {1000 / fl.rps:.2f}), p99 {cold.p99:.1f}",
+                     cost <= budget and cold.p99 < 40)
+        first = "cadets limit=50 (page 1)"
+        for deep in ("cadets page=1900 limit=50", "grades limit=100 sort=-final_grade"):
+            for mode in ("warm", "cold"):
+                a, d = _find(rows, label, first, mode), _find(rows, label, deep, mode)
+                if a and d:
+                    line(f"{label} {mode} {deep}: within 1.5x of page 1", f"{a.rps / d.rps:.2f}x page 1's cost",
+                         a.rps / d.rps <= 1.5)
+        for page, api in (("cadets HTML page (50 rows)", first),):
+            for mode in ("warm", "cold"):
+                h, a = _find(rows, label, page, mode), _find(rows, label, api, mode)
+                if h and a:
+                    line(f"{label} {mode} HTML table vs API (50 rows): within 1.5x", f"{a.rps / h.rps:.2f}x",
+                         a.rps / h.rps <= 1.5)
+        for key, name, limit in (("bulk_attendance_5000", "bulk attendance, 5,000 cadets, one call", 1.0),
+                                 ("import_5000", "import of 5,000 cadets", 2.0)):
+            if f"{key}_{label}" in b.facts:
+                seconds, status = b.facts[f"{key}_{label}"]
+                line(f"{label} {name} < {limit:g} s", f"{seconds:.2f} s (HTTP {status})",
+                     seconds < limit and status in (200, 201))
+        for mode in ("warm", "cold"):
+            if f"rss_{mode}_{label}" in b.facts:
+                mb = b.facts[f"rss_{mode}_{label}"]
+                line(f"{label} app process RSS under {mode} load < 200 MB", f"{mb:.0f} MB", mb < 200)
+    if "seed_100000" in b.facts:
+        line("`seed --cadets 100000` (20 days) < 60 s", f"{b.facts['seed_100000']:.1f} s", b.facts["seed_100000"] < 60)
+    for label in sorted({r.dataset for r in rows}):
+        for mode in ("warm", "cold"):
+            on = _find(rows, label, "cadets limit=50 (page 1)", mode)
+            off = _find(rows, label, "cadets limit=50 (page 1)", f"{mode}, mon. off")
+            if on and off:
+                line(f"{label} {mode} monitoring cost (cadets list)", f"on {on.rps:.0f} vs off {off.rps:.0f} req/s "
+                     f"({(1 - on.rps / off.rps) * 100:.0f}% slower)", None)
+    return "\n".join(out)
+
+
+def write_doc(b: Bench, started: datetime, seconds: float) -> str:
+    info = machine()
+    seeds = ", ".join(f"{k.removeprefix('seed_')} cadets in {v:.1f} s" for k, v in b.facts.items()
+                      if k.startswith("seed_"))
+    doc = f"""# Performance
+
+The latest output of `make bench` (`python -m bench.run {' '.join(sys.argv[1:])}`), written by the script.
+
+- Date: {started:%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} minutes
+- Machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM, Linux {info['kernel']},
+  Python {info['python']}, {info['postgres']}, {info['wrk']}
+- Data: `flask --app app seed --cadets N --days {DAYS}` into a fresh PostgreSQL database ({seeds})
+- Server: `python app.py` (waitress, {os.environ.get('WAITRESS_THREADS', '8')} threads, MUSTER_ENV=production),
+  Redis db 7; cold = `MUSTER_CACHE=off`, warm = cache on (the API serves its stored gzip body)
+- Load: `wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{b.args.duration}s --timeout 5s -s bench/report.lua` on 127.0.0.1 with
+  `Accept-Encoding: gzip`, a Bearer token (API) or a session cookie (pages); the write mix is
+  `bench/writes.lua` (grade PATCH and bulk attendance of 50 cadets, alternating)
+- Ceiling: `python -m bench.ceiling`, the same waitress settings serving the very body the app served
+- Floor: in-process, one raw psycopg 3 query of the same page plus its count, orjson, gzip (`bench/floor.py`),
+  one thread in a loop; its req/s column is 1000 / mean ms
+
+## Results
+
+{table(b.rows)}
+
+## Targets
+
+{targets(b)}
+"""
+    path = ROOT / "docs" / "performance.md"
+    if path.exists() and ANALYSIS in path.read_text():
+        doc += "\n" + ANALYSIS + path.read_text().split(ANALYSIS, 1)[1]  # the hand-written part survives
+    if not b.args.no_write_doc:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(doc)
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="cadet counts to bench, comma-separated")
+    parser.add_argument("--duration", type=int, default=6, help="seconds of wrk per measurement")
+    parser.add_argument("--no-write-doc", action="store_true", help="print the report, leave docs/ alone")
+    parser.add_argument("--keep-db", action="store_true", help="leave muster_bench in place afterwards")
+    args = parser.parse_args(argv)
+    args.sizes = sorted(int(s) for s in args.sizes.split(","))
+    b = Bench(args)
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        for cadets in args.sizes:
+            print(f"== {cadets} cadets: seeding", flush=True)
+            b.recreate_database()
+            b.facts[f"seed_{cadets}"] = b.seed(cadets)
+            print(f"   seeded in {b.facts[f'seed_{cadets}']:.1f} s", flush=True)
+            token = b.credentials()
+            run_dataset(b, cadets, token)
+        doc = write_doc(b, started, time.perf_counter() - t0)
+        print(doc)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted; stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        b.stop_all()
+        if not args.keep_db:
+            try:
+                b.drop_database()
+            except Exception as exc:  # noqa: BLE001 - best effort; report and leave
+                print(f"could not drop {DB_NAME}: {exc}", file=sys.stderr)
+        print(f"logs: {b.workdir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
