@@ -77,6 +77,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
         "DB_POOL_RECYCLE": _int(env, "DB_POOL_RECYCLE", 1800),
         "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",
+        "MUSTER_MONITORING": env.get("MUSTER_MONITORING", "on").strip().lower(),
         "CACHE_KEY_PREFIX": env.get("CACHE_KEY_PREFIX", "muster"),
         "REDIS_SOCKET_TIMEOUT": _float(env, "REDIS_SOCKET_TIMEOUT", 0.25),
         "SLOW_QUERY_MS": _float(env, "SLOW_QUERY_MS", 100.0),

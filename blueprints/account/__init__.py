@@ -2,6 +2,85 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, render_template, request, url_for
+from flask_login import current_user
+
+from blueprints.core.auth import issue_token, page_route, revoke_token
+from blueprints.core.errors import NotFound, ValidationError
+from blueprints.core.operations.users import change_password, update_preferences
+from blueprints.core.reads.admin import list_tokens
+from blueprints.core.reads.cadets import get_cadet
+from blueprints.pages_common import actor, back, form_data
+from models import PAGE_SIZES
 
 bp = Blueprint("account", __name__, url_prefix=None)
+
+
+@bp.route("/account")
+@page_route()
+def profile():
+    return _profile_page()
+
+
+@bp.route("/account/preferences", methods=["POST"])
+@page_route()
+def preferences():
+    try:
+        update_preferences(actor(), form_data("page_size", checkboxes=("dark_mode", "compact_mode")))
+    except ValidationError as exc:
+        return _profile_page(prefs_error=exc)
+    return back(url_for("account.profile"), "Preferences saved.")
+
+
+@bp.route("/account/password", methods=["POST"])
+@page_route()
+def password():
+    new, confirm = request.form.get("new_password", ""), request.form.get("confirm_password", "")
+    try:
+        if new != confirm:
+            raise ValidationError("The new passwords do not match.", {"confirm_password": ["does not match"]})
+        change_password(actor(), request.form.get("current_password", ""), new)
+    except ValidationError as exc:
+        return _profile_page(password_error=exc)
+    return back(url_for("account.profile"), "Password changed.")
+
+
+def _profile_page(status: int = 200, **context):
+    error = context.get("prefs_error") or context.get("password_error")
+    return render_template("account/profile.html", page_sizes=PAGE_SIZES, **context), (
+        error.status if error else status)
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@page_route()
+def tokens():
+    if request.method == "GET":
+        return _tokens_page()
+    try:
+        token = issue_token(actor(), request.form.get("name", ""))
+    except ValidationError as exc:
+        return _tokens_page(error=exc)
+    # Shown once, in this response only; never stored in the session or redirected through a URL.
+    return _tokens_page(new_token=token, status=201)
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@page_route()
+def token_revoke(token_id: int):
+    revoke_token(actor(), token_id)
+    return back(url_for("account.tokens"), "Token revoked.")
+
+
+def _tokens_page(error: ValidationError | None = None, new_token: str | None = None, status: int = 200):
+    response = render_template("account/tokens.html", tokens=list_tokens(current_user.id), error=error,
+                               new_token=new_token)
+    headers = {"Cache-Control": "no-store"} if new_token else {}
+    return response, error.status if error else status, headers
+
+
+@bp.route("/me")
+@page_route("cadet")
+def me():
+    if current_user.cadet_id is None:
+        raise NotFound("Your account is not linked to a cadet record yet; ask an admin.")
+    return render_template("account/me.html", cadet=get_cadet(current_user.cadet_id))

@@ -2,6 +2,85 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, render_template, request, url_for
+
+from blueprints.core.auth import ADMIN, page_route
+from blueprints.core.errors import Conflict, ValidationError
+from blueprints.core.operations.settings import update_settings
+from blueprints.core.operations.users import create_user, reset_password, update_user
+from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, get_settings, get_user, list_audit, list_users
+from blueprints.pages_common import actor, back, form_data, form_page, list_state, next_url, table_page
+from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLE_CHOICES = [(r, r.replace("_", " ")) for r in ROLES]
+
+
+@bp.route("/users")
+@page_route(*ADMIN)
+def users():
+    state = list_state(USER_SPEC)
+    return render_template("admin/users.html", table=table_page(state, list_users(state, clamp_page=True)),
+                           roles=ROLE_CHOICES)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@page_route(*ADMIN)
+def user_new():
+    back_to = next_url(url_for("admin.users"))
+    if request.method == "GET":
+        return form_page("admin/user_new.html", values={"role": "training_staff"}, roles=ROLE_CHOICES,
+                         back_to=back_to)
+    try:
+        create_user(actor(), form_data("username", "email", "role", "password", "cadet_id"))
+    except (ValidationError, Conflict) as exc:
+        return form_page("admin/user_new.html", exc, roles=ROLE_CHOICES, back_to=back_to)
+    return back(back_to, f"User {request.form.get('username', '').strip()} created.")
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@page_route(*ADMIN)
+def user_edit(user_id: int):
+    back_to = next_url(url_for("admin.users"))
+    if request.method == "GET":
+        user = get_user(user_id)
+        return form_page("admin/user_edit.html", user=user, values=user, roles=ROLE_CHOICES, back_to=back_to)
+    try:
+        update_user(actor(), user_id, form_data("role", "email", "cadet_id", checkboxes=("is_active",)))
+    except (ValidationError, Conflict) as exc:
+        return form_page("admin/user_edit.html", exc, user=get_user(user_id), roles=ROLE_CHOICES, back_to=back_to,
+                         values={**request.form.to_dict(), "is_active": "is_active" in request.form})
+    return back(back_to, "User saved.")
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@page_route(*ADMIN)
+def user_password(user_id: int):
+    try:
+        reset_password(actor(), user_id, request.form.get("new_password", ""))
+    except ValidationError as exc:
+        user = get_user(user_id)
+        return form_page("admin/user_edit.html", user=user, values=user, roles=ROLE_CHOICES,
+                         back_to=next_url(url_for("admin.users")), password_error=exc, status=exc.status)
+    return back(url_for("admin.users"), "Password reset; any lockout was lifted.")
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@page_route(*ADMIN)
+def settings():
+    if request.method == "GET":
+        return form_page("admin/settings.html", values=get_settings(), semesters=SEMESTERS)
+    try:
+        update_settings(actor(), form_data("school_year", "semester", "unit_name"))
+    except ValidationError as exc:
+        return form_page("admin/settings.html", exc, semesters=SEMESTERS)
+    return back(url_for("admin.settings"), "Settings saved.")
+
+
+@bp.route("/audit")
+@page_route(*ADMIN)
+def audit():
+    state = list_state(AUDIT_SPEC)
+    return render_template("admin/audit.html", table=table_page(state, list_audit(state, clamp_page=True)),
+                           operations=AUDIT_OPERATIONS)

@@ -7,20 +7,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models import AuditLog
+from models import AuditLog, utcnow
 
 # Never stored in an audit payload, whatever an operation passes.
 _SECRET_FIELDS = {"password", "password_hash", "token", "token_hash", "new_password"}
 
 
 def _plain(value: Any) -> Any:
+    """JSON-ready at any depth (payloads nest before/after dicts); secrets dropped at every level."""
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, dict):
+        return clean_payload(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return value
 
 
 def clean_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in payload.items() if k not in _SECRET_FIELDS}
+    return {str(k): _plain(v) for k, v in payload.items() if k not in _SECRET_FIELDS}
 
 
 def record_audit(
@@ -42,7 +47,7 @@ def record_audit_many(
             AuditLog.__table__.insert(),
             [
                 {"table_name": table, "operation": operation, "record_id": rid, "user_id": actor_id,
-                 "payload": clean_payload(p), "created_at": datetime.now().astimezone()}
+                 "payload": clean_payload(p), "created_at": utcnow()}
                 for rid, p in rows
             ],
         )

@@ -1,7 +1,38 @@
-"""The admin performance dashboard."""
+"""The admin performance dashboard: one page that answers "is Muster fast right now, and if not, why?"."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from blueprints.core.auth import page_route
+from blueprints.core.perf.dbinfo import explain_statement
+from blueprints.core.perf.page import dashboard_page
+from blueprints.core.perf.report import DashboardState
+from blueprints.core.perf.reset import reset_statistics
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin/performance")
+
+
+@bp.get("")
+@page_route("admin")
+def index():
+    page = dashboard_page(DashboardState.from_args(request.args))
+    return render_template("dashboard/index.html", page=page)
+
+
+@bp.get("/explain/<stmt_id>")
+@page_route("admin")
+def explain(stmt_id: str):
+    return render_template("dashboard/explain.html", plan=explain_statement(stmt_id))
+
+
+@bp.post("/reset")
+@page_route("admin")
+def reset():
+    if reset_statistics(current_user):
+        flash("Performance statistics and cache counters were reset.", "success")
+    else:
+        flash("The statistics store (Redis) is unreachable: the reset was audited but nothing was cleared there.",
+              "error")
+    return redirect(url_for("dashboard.index"))

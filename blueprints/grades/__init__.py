@@ -2,6 +2,46 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, render_template
+
+from blueprints.core.auth import STAFF, page_route
+from blueprints.core.reads.cadets import filter_options
+from blueprints.core.reads.grades import GRADE_SPEC, iter_grades, list_grades
+from blueprints.pages_common import csv_response, csv_rows, list_state, table_page
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
+
+
+def _g(key: str, digits: int | None = None):
+    def get(cadet: dict):
+        value = cadet["grades"][key]
+        return round(value, digits) if digits is not None and value is not None else value
+
+    return get
+
+
+CSV_COLUMNS = [
+    ("student_id", lambda c: c["student_id"]), ("name", lambda c: c["full_name"]),
+    ("company", lambda c: c["company"]), ("platoon", lambda c: c["platoon"]),
+    ("days_present", _g("attendance_present")), ("attendance_score", _g("attendance_score", 2)),
+    ("merit_points", _g("merit_points")), ("demerit_points", _g("demerit_points")),
+    ("aptitude_score", _g("aptitude_score", 2)), ("prelim", _g("prelim_score")), ("midterm", _g("midterm_score")),
+    ("final_exam", _g("final_score")), ("subject_score", _g("subject_score", 2)),
+    ("final_grade", _g("final_grade", 2)), ("transmuted_grade", _g("transmuted_grade")),
+    ("remarks", _g("remarks")), ("grade_status", _g("status")),
+]
+
+
+@bp.route("/")
+@page_route(*STAFF)
+def index():
+    state = list_state(GRADE_SPEC)
+    table = table_page(state, list_grades(state, clamp_page=True))
+    return render_template("grades/list.html", table=table, options=filter_options())
+
+
+@bp.route("/export.csv")
+@page_route(*STAFF)
+def export():
+    state = list_state(GRADE_SPEC)
+    return csv_response([name for name, _ in CSV_COLUMNS], csv_rows(iter_grades(state), CSV_COLUMNS), "grades.csv")

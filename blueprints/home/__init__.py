@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
 from blueprints.core.auth import page_route
+from blueprints.core.reads.admin import get_settings
+from blueprints.pages_common import nav_links
 
 bp = Blueprint("home", __name__)
+
+
+@bp.app_context_processor
+def _page_helpers() -> dict:
+    return {"nav_links": nav_links}
 
 
 @bp.route("/")
 @page_route()
 def index():
-    return render_template("home/index.html", user=current_user)
+    if current_user.role == "cadet":
+        return redirect(url_for("account.me"))
+    return render_template("home/index.html", user=current_user, settings=get_settings())

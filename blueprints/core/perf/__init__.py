@@ -1,9 +1,40 @@
-"""Request and query instrumentation, attached as a side-car in create_app (no view calls it)."""
+"""Request and query instrumentation, attached as a side-car in create_app (no view calls it).
+
+recorder: hooks and engine events; sqlnorm: masking; detect: N+1 and slow statements; buffer and
+store: aggregation in Redis (or memory); report, dbinfo, svg: what the dashboard reads and draws.
+MUSTER_MONITORING=off (environment or app config) leaves the app untouched, for cost comparisons.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from flask import Flask
+
+from blueprints.core.cache import redis_client
+from blueprints.core.perf.buffer import Buffer
+from blueprints.core.perf.recorder import attach
+from blueprints.core.perf.store import MemoryStore, RedisStore
+
+_OFF = {"0", "off", "false", "no"}
+
+
+def monitoring_enabled(app: Flask) -> bool:
+    """MUSTER_MONITORING from the app config if set there, else the environment; default on."""
+    value: Any = app.config.get("MUSTER_MONITORING", os.environ.get("MUSTER_MONITORING", "on"))
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in _OFF
 
 
 def init_app(app: Flask) -> None:
-    """Attach request hooks and SQLAlchemy engine events."""
+    """Attach request hooks and SQLAlchemy engine events (unless monitoring is switched off)."""
+    enabled = monitoring_enabled(app)
+    app.config["MUSTER_MONITORING"] = enabled
+    if not enabled:
+        return
+    with app.app_context():
+        client = redis_client()
+    store = RedisStore(client) if client is not None else MemoryStore()
+    attach(app, Buffer(store, app.config["WAITRESS_THREADS"], app.config.get("PERF_FLUSH_SECONDS", 1.0)))

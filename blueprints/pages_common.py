@@ -1,0 +1,303 @@
+"""Helpers shared by the HTML pages: list state from the URL, the pager's state, safe redirects, CSV, forms.
+
+Page state is computed here in Python so templates only draw it (house rule 10).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+
+from blueprints.core.errors import AppError
+from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
+from blueprints.core.reads import ESTIMATE_CAP
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- list state and the table's page state ----------------------------------------------------
+
+
+def page_size() -> int:
+    """The signed-in user's rows-per-page preference (50 when unset)."""
+    settings = getattr(current_user, "settings", None)
+    return getattr(settings, "page_size", None) or DEFAULT_PER_PAGE
+
+
+def list_state(spec: ListSpec, **fixed: Any) -> ListState:
+    """Parse the request's query string leniently; `fixed` pins filters that come from the path."""
+    args: Mapping[str, str] = request.args
+    if fixed:
+        args = {**request.args.to_dict(), **{k: str(v) for k, v in fixed.items()}}
+    return ListState.from_args(args, spec, default_per_page=page_size())
+
+
+def pager_window(current: int, last: int, radius: int = 2) -> list[int | None]:
+    """Page numbers to draw: first, last, current +/- radius; None marks an elided gap."""
+    if last < 1:
+        return []
+    pages = sorted({1, last, *range(max(1, current - radius), min(last, current + radius) + 1)})
+    out: list[int | None] = []
+    previous = 0
+    for number in pages:
+        if number - previous == 2:
+            out.append(previous + 1)  # eliding a single page would save nothing
+        elif number - previous > 2:
+            out.append(None)
+        out.append(number)
+        previous = number
+    return out
+
+
+@dataclass
+class TablePage:
+    """One table request's rows and everything the table, header and pager macros draw."""
+
+    state: ListState
+    result: dict[str, Any]
+    endpoint: str
+    view_args: dict[str, Any] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()  # filters fixed by the path, left out of links
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.result["data"]
+
+    @property
+    def page(self) -> int:
+        return self.result["page"]
+
+    @property
+    def total(self) -> int:
+        return self.result["total"]
+
+    @property
+    def is_estimate(self) -> bool:
+        return bool(self.result.get("total_is_estimate"))
+
+    @property
+    def last_page(self) -> int:
+        return max(1, math.ceil(self.total / self.state.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        if self.is_estimate:
+            return len(self.rows) == self.state.per_page
+        return self.page < self.last_page
+
+    def _link(self, params: dict[str, str]) -> str:
+        params = {k: v for k, v in params.items() if k not in self.hidden}
+        return url_for(self.endpoint, **self.view_args, **params)
+
+    def url(self, **changes: Any) -> str:
+        """This view's URL with some of its state changed (page, per_page, ...)."""
+        return self._link(self.state.params(**({"page": self.page} | changes)))
+
+    def filter_url(self, **filters: Any) -> str:
+        """This view narrowed by more filters, back on page 1 (e.g. a link on a cell value)."""
+        merged = {**self.state.filter_dict, **filters}
+        return self.url(filters=tuple(merged.items()), page=1)
+
+    def sort_url(self, key: str) -> str:
+        return self._link(self.state.toggled_sort(key))
+
+    def sort_direction(self, key: str) -> str | None:
+        """"ascending"/"descending" for the sorted column (aria-sort), else None."""
+        if key != self.state.sort:
+            return None
+        return "descending" if self.state.desc else "ascending"
+
+    @property
+    def current_url(self) -> str:
+        return self.url()
+
+    @property
+    def filter_params(self) -> dict[str, str]:
+        """Filters, search and sort without paging: for an export of the whole filtered set."""
+        return {k: v for k, v in self.state.params().items() if k not in ("page", "per_page", *self.hidden)}
+
+    @property
+    def kept_fields(self) -> dict[str, str]:
+        """Sort and page size, carried as hidden inputs by the filters form (which resets the page)."""
+        params = self.state.params()
+        return {k: v for k, v in params.items() if k in ("sort", "per_page")}
+
+    @property
+    def size_links(self) -> list[tuple[int, str, bool]]:
+        return [(n, self.url(per_page=n, page=1), n == self.state.per_page) for n in PER_PAGE_CHOICES]
+
+    @property
+    def window(self) -> list[tuple[int | None, str | None]]:
+        """(number, url) per pager entry; (None, None) is an elided gap."""
+        last = self.last_page
+        if self.is_estimate:
+            last = self.page + 1 if self.has_next else self.page  # the end is unknown: "next" goes on
+        return [(n, self.url(page=n) if n else None) for n in pager_window(self.page, last)]
+
+    @property
+    def previous_url(self) -> str | None:
+        return self.url(page=self.page - 1) if self.page > 1 else None
+
+    @property
+    def next_url(self) -> str | None:
+        return self.url(page=self.page + 1) if self.has_next else None
+
+    @property
+    def showing(self) -> str:
+        """"Showing 51-100 of 1,234", with "about" or "+" when the total is an estimate."""
+        if not self.rows:
+            return "No rows match." if self.total == 0 or not self.is_estimate else "No rows on this page."
+        first = (self.page - 1) * self.state.per_page + 1
+        last = first + len(self.rows) - 1
+        if not self.is_estimate:
+            total = f"{self.total:,}"
+        elif self.total == ESTIMATE_CAP + 1:
+            total = f"{ESTIMATE_CAP:,}+"
+        else:
+            total = f"about {self.total:,}"
+        return f"Showing {first:,}\u2013{last:,} of {total}"
+
+
+def table_page(state: ListState, result: dict[str, Any], endpoint: str | None = None,
+               hidden: tuple[str, ...] = (), **view_args: Any) -> TablePage:
+    """The TablePage of the current request (endpoint and path arguments default to the request's)."""
+    if endpoint is None:
+        endpoint = request.endpoint or ""
+        view_args = {**(request.view_args or {}), **view_args}
+    return TablePage(state, result, endpoint, view_args, hidden)
+
+
+# --- navigation -------------------------------------------------------------------------------
+
+_STAFF = ("admin", "training_staff")
+_NAV = (  # endpoint, label, roles, endpoint prefix that marks it current
+    ("home.index", "Home", ("admin", "training_staff"), "home."),
+    ("account.me", "My record", ("cadet",), "account.me"),
+    ("cadets.index", "Cadets", _STAFF, "cadets."),
+    ("grades.index", "Grades", _STAFF, "grades."),
+    ("training.index", "Training days", _STAFF, "training."),
+    ("merits.index", "Merits", _STAFF, "merits."),
+    ("admin.users", "Users", ("admin",), "admin.user"),
+    ("admin.audit", "Audit log", ("admin",), "admin.audit"),
+    ("admin.settings", "Settings", ("admin",), "admin.settings"),
+    ("dashboard.index", "Performance", ("admin",), "dashboard."),
+    ("account.profile", "Profile", ("admin", "training_staff", "cadet"),
+     ("account.profile", "account.token", "account.preferences", "account.password")),
+)
+
+
+def actor() -> Any:
+    """The signed-in user as the User row the operations expect (not the proxy)."""
+    return current_user._get_current_object()
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def nav_links() -> list[tuple[str, str, bool]]:
+    """(label, url, is_current) for the signed-in user's role; endpoints not registered are skipped."""
+    from flask import current_app
+
+    if not current_user.is_authenticated:
+        return []
+    endpoint = request.endpoint or ""
+    return [(label, url_for(ep), endpoint.startswith(prefix)) for ep, label, roles, prefix in _NAV
+            if current_user.role in roles and ep in current_app.view_functions]
+
+
+# --- redirects and forms ----------------------------------------------------------------------
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site paths, so a form's `next` cannot send the user elsewhere."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not urlsplit(target).netloc and not urlsplit(target).scheme):
+        return target
+    return fallback
+
+
+def next_url(fallback: str) -> str:
+    """The validated `next` of this request (form first, then query string)."""
+    return safe_next(request.form.get("next") or request.args.get("next"), fallback)
+
+
+def this_url() -> str:
+    """The current path with its query string, to hand to forms as their `next`."""
+    return request.full_path.rstrip("?") if request.query_string else request.path
+
+
+def back(fallback: str, message: str | None = None, category: str = "success") -> Response:
+    """Post/redirect/get: flash a message and return to the validated `next` (or the fallback)."""
+    if message:
+        flash(message, category)
+    return redirect(next_url(fallback), 303)
+
+
+def form_page(template: str, error: AppError | None = None, status: int = 200, **context: Any):
+    """Render a form page; with an error, its field messages go beside the fields, values kept."""
+    if error is not None:
+        context.setdefault("errors", error.details)
+        context.setdefault("message", error.message)
+        status = error.status
+        context.setdefault("values", request.form.to_dict())
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return render_template(template, **context), status
+
+
+def checked_ids(name: str = "ids") -> list[int]:
+    """Positive integer ids from checkboxes; anything else is ignored."""
+    return sorted({int(v) for v in request.form.getlist(name) if v.isdigit() and 0 < int(v) < 2**31})
+
+
+def form_data(*names: str, checkboxes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The named form fields (absent text fields are left out; absent checkboxes are False)."""
+    data: dict[str, Any] = {n: request.form[n] for n in names if n in request.form}
+    data.update({n: n in request.form for n in checkboxes})
+    return data
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def csv_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas: text starting with = + - @ (or tab/CR) gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_response(header: list[str], rows: Iterable[list[Any]], filename: str) -> Response:
+    """Stream a CSV download row by row (the rows are produced lazily inside the request context)."""
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([csv_cell(v) for v in row])
+            if buffer.tell() > 16_384:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
+
+
+def csv_rows(items: Iterable[dict[str, Any]], columns: list[tuple[str, Callable[[dict], Any]]]) -> Iterator[list]:
+    for item in items:
+        yield [get(item) for _, get in columns]
