@@ -7,6 +7,7 @@ from flask_login import current_user, login_user, logout_user
 
 from blueprints.core.auth import authenticate
 from blueprints.core.errors import AppError
+from blueprints.core.security import sign_in
 from blueprints.pages_common import safe_next
 
 bp = Blueprint("auth", __name__)
@@ -17,6 +18,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@sign_in
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")))

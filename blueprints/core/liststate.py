@@ -34,12 +34,14 @@ class Filter:
 
     def parse(self, name: str, raw: str) -> Any:
         raw = raw.strip()
+        if _has_control(raw):
+            raise ValueError(f"{name} must not contain control characters")
         if self.kind == "text":
             if len(raw) > 100:
                 raise ValueError(f"{name} must be at most 100 characters")
             return raw
         if self.kind == "int":
-            if not raw.lstrip("-").isdigit() or abs(int(raw)) > 2**31:
+            if not raw.lstrip("-").isdigit() or abs(int(raw)) >= 2**31:
                 raise ValueError(f"{name} must be a whole number")
             return int(raw)
         if self.kind == "choice":
@@ -52,9 +54,12 @@ class Filter:
             return raw.lower() in _TRUE
         if self.kind == "date":
             try:
-                return date.fromisoformat(raw)
+                value = date.fromisoformat(raw)
             except ValueError as exc:
                 raise ValueError(f"{name} must be a date (YYYY-MM-DD)") from exc
+            if not 1900 <= value.year <= 9000:
+                raise ValueError(f"{name} must be a date between 1900 and 9000")
+            return value
         raise AssertionError(self.kind)
 
 
@@ -161,6 +166,10 @@ class ListState:
                     bad(name, str(exc))
 
         search = (args.get("search") or args.get("q") or "").strip()[:100]
+        if _has_control(search):
+            if strict:
+                bad("search", "search must not contain control characters")
+            search = "".join(c for c in search if ord(c) >= 32)
         after = None
         if args.get("after") is not None:
             raw_after = args["after"].strip()
@@ -188,6 +197,11 @@ def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> An
     if strict:
         bad(name, f"{name} must be a whole number of at least 1")
     return default
+
+
+def _has_control(text: str) -> bool:
+    """NUL and other control characters: never meaningful in a filter, and PostgreSQL rejects NUL."""
+    return any(ord(c) < 32 for c in text)
 
 
 def _fmt(value: Any) -> str:

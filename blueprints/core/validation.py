@@ -15,6 +15,7 @@ from typing import Any
 
 from blueprints.core.errors import ValidationError
 
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -31,6 +32,7 @@ class Field:
     choices: tuple[str, ...] = ()
     pattern: str | None = None
     pattern_help: str = ""
+    nullable: bool = True  # False: an explicit null is refused (the column is NOT NULL)
 
     def convert(self, value: Any) -> Any:
         """Return the converted value or raise ValueError with a message for the user."""
@@ -125,8 +127,8 @@ def validate(data: Mapping[str, Any], fields: list[Field], *, partial: bool = Fa
         except ValueError as exc:
             errors[f.name] = [str(exc)]
             continue
-        if value is None and f.required:
-            errors[f.name] = ["is required"]
+        if value is None and (f.required or not f.nullable):
+            errors[f.name] = ["is required" if f.required else "must not be empty"]
             continue
         out[f.name] = value
     if reject_unknown:

@@ -13,17 +13,17 @@ from blueprints.core.cache import clear_attendance
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
-from blueprints.core.validation import Field, validate
+from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
 
 MAX_BULK = 5000
 RECORD_FIELDS = [
-    Field("status", "choice", choices=ATTENDANCE_STATUSES),
+    Field("status", "choice", choices=ATTENDANCE_STATUSES, nullable=False),
     Field("remarks", max_len=500),
 ]
 BULK_FIELDS = [
-    Field("training_day_id", "int", required=True, min=1, max=2**31),
+    Field("training_day_id", "int", required=True, min=1, max=MAX_ID),
     Field("status", "choice", required=True, choices=ATTENDANCE_STATUSES),
     Field("on_conflict", "choice", choices=("skip", "update")),
 ]
@@ -93,7 +93,7 @@ def bulk_attendance(actor: User, data: Mapping[str, Any]) -> dict[str, int]:
     values = validate(data, BULK_FIELDS)
     cadet_ids = data.get("cadet_ids")
     if (not isinstance(cadet_ids, list) or not cadet_ids
-            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**31 for i in cadet_ids)):
+            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in cadet_ids)):
         raise ValidationError("cadet_ids must be a non-empty list of ids.",
                               {"cadet_ids": ["must be a non-empty list of positive whole numbers"]})
     statuses = {cid: values["status"] for cid in cadet_ids}

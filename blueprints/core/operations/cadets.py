@@ -11,7 +11,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_cadets
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
-from blueprints.core.validation import Field, validate
+from blueprints.core.validation import MAX_ID, Field, validate
 from models import CADET_STATUSES, Cadet, Grade, User, db, utcnow
 
 MAX_IMPORT = 5000
@@ -27,7 +27,7 @@ CADET_FIELDS = [
     Field("platoon", max_len=50),
     Field("course", max_len=100),
     Field("year_level", "int", min=1, max=6),
-    Field("status", "choice", choices=CADET_STATUSES),
+    Field("status", "choice", choices=CADET_STATUSES, nullable=False),
     Field("email", "email", max_len=254),
     Field("contact_number", max_len=30, pattern=r"[0-9+() -]+",
           pattern_help="may contain only digits, spaces and + ( ) -"),
@@ -98,7 +98,8 @@ def _set_archived(actor: User, ids: list[int], archived: bool) -> int:
 def _validate_ids(ids: Any) -> list[int]:
     if not isinstance(ids, list) or not ids:
         raise ValidationError("ids must be a non-empty list.", {"ids": ["must be a non-empty list of ids"]})
-    if len(ids) > MAX_IMPORT or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+    if len(ids) > MAX_IMPORT or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID
+                                        for i in ids):
         raise ValidationError("ids must be positive whole numbers.",
                               {"ids": [f"must be at most {MAX_IMPORT} positive whole numbers"]})
     return sorted(set(ids))

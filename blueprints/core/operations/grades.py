@@ -11,7 +11,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_grades
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
-from blueprints.core.validation import Field, validate
+from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import GRADE_STATUSES, Grade, User, db, utcnow
 
@@ -19,9 +19,9 @@ GRADE_FIELDS = [
     Field("prelim_score", "float", min=0, max=100),
     Field("midterm_score", "float", min=0, max=100),
     Field("final_score", "float", min=0, max=100),
-    Field("status", "choice", choices=GRADE_STATUSES),
+    Field("status", "choice", choices=GRADE_STATUSES, nullable=False),
 ]
-_VERSION = Field("version", "int", min=1, max=2**31)
+_VERSION = Field("version", "int", min=1, max=MAX_ID)
 MAX_BULK = 5000
 
 
@@ -72,7 +72,7 @@ def bulk_update_grades(actor: User, items: Any) -> int:
         try:
             if not isinstance(item, Mapping):
                 raise ValidationError(details={"item": ["must be an object"]})
-            cid = validate(item, [Field("cadet_id", "int", required=True, min=1, max=2**31)])["cadet_id"]
+            cid = validate(item, [Field("cadet_id", "int", required=True, min=1, max=MAX_ID)])["cadet_id"]
             version = validate(item, [_VERSION]).get("version")
             values = validate(item, GRADE_FIELDS, partial=True)
             if not values:

@@ -11,12 +11,12 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_merits
 from blueprints.core.errors import NotFound
 from blueprints.core.operations import unit_of_work
-from blueprints.core.validation import Field, validate
+from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import MERIT_TYPES, Cadet, Grade, MeritDemeritLog, User, db
 
 MERIT_FIELDS = [
-    Field("cadet_id", "int", required=True, min=1, max=2**31),
+    Field("cadet_id", "int", required=True, min=1, max=MAX_ID),
     Field("type", "choice", required=True, choices=MERIT_TYPES),
     Field("points", "int", required=True, min=1, max=100),
     Field("reason", required=True, max_len=500),

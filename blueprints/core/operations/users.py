@@ -12,7 +12,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_users
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
-from blueprints.core.validation import Field, validate
+from blueprints.core.validation import MAX_ID, Field, validate
 from models import PAGE_SIZES, ROLES, Cadet, User, UserSettings, db
 
 MIN_PASSWORD = 10
@@ -22,13 +22,13 @@ USER_FIELDS = [
     Field("email", "email", required=True, max_len=254),
     Field("role", "choice", required=True, choices=ROLES),
     Field("password", required=True, max_len=200),
-    Field("cadet_id", "int", min=1, max=2**31),
+    Field("cadet_id", "int", min=1, max=MAX_ID),
 ]
 EDIT_FIELDS = [
     Field("role", "choice", choices=ROLES),
-    Field("is_active", "bool"),
-    Field("cadet_id", "int", min=1, max=2**31),
-    Field("email", "email", max_len=254),
+    Field("is_active", "bool", nullable=False),
+    Field("cadet_id", "int", min=1, max=MAX_ID),
+    Field("email", "email", max_len=254, nullable=False),
 ]
 PREFERENCE_FIELDS = [
     Field("page_size", "choice", choices=tuple(str(s) for s in PAGE_SIZES)),

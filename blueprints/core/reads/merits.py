@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import or_
 
 from blueprints.core.cache import cached
+from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
-from models import MERIT_TYPES, Cadet, MeritDemeritLog, select_merit_logs
+from models import MERIT_TYPES, Cadet, MeritDemeritLog, db, select_merit_logs
 
 MERIT_SPEC = ListSpec(
     "merits",
@@ -29,3 +30,11 @@ MERIT_SPEC = ListSpec(
 def list_merits(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
     return cached("merits:list", ("merits", "cadets"), (state.cache_args(), clamp_page),
                   lambda: fetch_page(select_merit_logs(), state, clamp_page=clamp_page))
+
+
+def get_merit(log_id: int) -> dict[str, Any]:
+    """One log entry, with its cadet's name."""
+    row = db.session.execute(select_merit_logs().where(MeritDemeritLog.id == log_id)).mappings().first()
+    if row is None:
+        raise NotFound("No merit/demerit entry with that id.")
+    return dict(row)

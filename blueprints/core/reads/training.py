@@ -94,3 +94,11 @@ def attendance_sheet(day_id: int, company: str | None = None, platoon: str | Non
     if platoon:
         stmt = stmt.where(Cadet.platoon == platoon)
     return [dict(r) for r in db.session.execute(stmt).mappings()]
+
+
+def get_attendance(record_id: int) -> dict[str, Any]:
+    """One attendance record, with its day and cadet."""
+    row = db.session.execute(select_attendance().where(AttendanceRecord.id == record_id)).mappings().first()
+    if row is None:
+        raise NotFound("No attendance record with that id.")
+    return dict(row)

@@ -1,0 +1,32 @@
+"""Attendance: list, correct one record, bulk-mark many cadets for a day (all or nothing)."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from blueprints.api import bp
+from blueprints.api.responses import json_body, json_response, list_state, ok, reject_nulls
+from blueprints.core.auth import STAFF, api_route
+from blueprints.core.operations.attendance import bulk_attendance, update_attendance
+from blueprints.core.reads.training import ATTENDANCE_SPEC, get_attendance, list_attendance
+
+
+@bp.get("/attendance")
+@api_route(*STAFF)
+def attendance_list(actor) -> Response:
+    return json_response(list_attendance(list_state(ATTENDANCE_SPEC)))
+
+
+@bp.patch("/attendance/<id:record_id>")
+@api_route(*STAFF)
+def attendance_update(actor, record_id: int) -> Response:
+    body = json_body()
+    reject_nulls(body, ("status",))
+    update_attendance(actor, record_id, body)
+    return ok(get_attendance(record_id))
+
+
+@bp.post("/attendance/bulk")
+@api_route(*STAFF)
+def attendance_bulk(actor) -> Response:
+    return ok(bulk_attendance(actor, json_body()))

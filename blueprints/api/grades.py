@@ -1,0 +1,65 @@
+"""Grades: the table, one cadet's breakdown, score updates guarded by version, bulk updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from blueprints.api import bp
+from blueprints.api.listcache import cached_response
+from blueprints.api.responses import json_body, list_state, ok, reject_nulls
+from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.errors import BadRequest
+from blueprints.core.operations.grades import bulk_update_grades, update_grade
+from blueprints.core.reads.grades import GRADE_SPEC, get_grade_detail, list_grades
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def expected_version(body: dict[str, Any]) -> Any:
+    """The version the client last read: If-Match ("v3", v3 or 3) or the body's `version`."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return body.get("version")
+    raw = header.removeprefix("W/").strip('"').removeprefix("v")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        raise BadRequest("If-Match must be the grade's ETag.", {"If-Match": ['must look like "v3"']})
+    if body.get("version") is not None and str(body["version"]) != str(int(raw)):
+        raise BadRequest("If-Match and version disagree.", {"version": ["differs from If-Match"]})
+    return int(raw)
+
+
+@bp.get("/grades")
+@api_route(*STAFF)
+def grades_list(actor) -> Response:
+    state = list_state(GRADE_SPEC)
+    return cached_response("grades", ("grades", "cadets"), state.cache_args(), lambda: list_grades(state))
+
+
+@bp.get("/grades/<id:cadet_id>")
+@api_route(*STAFF)
+def grades_get(actor, cadet_id: int) -> Response:
+    detail = get_grade_detail(cadet_id)
+    return ok(detail, headers={"ETag": etag(detail["version"])})
+
+
+@bp.patch("/grades/<id:cadet_id>")
+@api_route(*ADMIN)
+def grades_update(actor, cadet_id: int) -> Response:
+    body = json_body()
+    reject_nulls(body, ("status",))
+    update_grade(actor, cadet_id, body, version=expected_version(body))
+    detail = get_grade_detail(cadet_id)
+    return ok(detail, headers={"ETag": etag(detail["version"])})
+
+
+@bp.post("/grades/bulk-update")
+@api_route(*ADMIN)
+def grades_bulk_update(actor) -> Response:
+    items = json_body().get("items")
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        reject_nulls(item, ("status",), f"items[{i}].")
+    return ok({"updated": bulk_update_grades(actor, items)})

@@ -1,0 +1,52 @@
+"""Cached list responses: the serialised, gzip-compressed body and its strong ETag, served as stored.
+
+A hit costs one cache round trip and no serialisation or compression. The entry lives under the
+same domain generations as the reads it is built from, so every write's clearer invalidates it.
+ETags follow Flask-Compress's convention: "<sha256>" for the plain body, "<sha256>:gzip" for the
+gzip body; If-None-Match with either (or any other encoding suffix) of the current body is a 304.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, request
+
+from blueprints.api.responses import dumps
+from blueprints.core.cache import cached
+
+CACHE_CONTROL = "private, no-cache"  # per-token data: no shared caches; revalidate with the ETag
+
+
+def _pack(payload: Any) -> tuple[str, bytes]:
+    body = dumps(payload)
+    return hashlib.sha256(body).hexdigest()[:40], gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def cached_response(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], Any]) -> Response:
+    """Serve build()'s payload through the response cache (domains as for the underlying read)."""
+    digest, body_gz = cached(f"api:{name}", domains, args, lambda: _pack(build()))
+    return _serve(digest, body_gz)
+
+
+def _not_modified(digest: str) -> bool:
+    etags = request.if_none_match
+    if etags.star_tag:
+        return True
+    tags = [*etags.as_set(include_weak=True)]
+    return any(tag.partition(":")[0] == digest for tag in tags)
+
+
+def _serve(digest: str, body_gz: bytes) -> Response:
+    gzip_ok = request.accept_encodings.quality("gzip") > 0
+    headers = {"ETag": f'"{digest}:gzip"' if gzip_ok else f'"{digest}"', "Vary": "Accept-Encoding",
+               "Cache-Control": CACHE_CONTROL}
+    if _not_modified(digest):
+        return Response(status=304, headers=headers)
+    if gzip_ok:
+        # Content-Encoding is set, so Flask-Compress leaves the body alone.
+        return Response(body_gz, mimetype="application/json", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(gzip.decompress(body_gz), mimetype="application/json", headers=headers)

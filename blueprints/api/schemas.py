@@ -1,0 +1,189 @@
+"""JSON Schemas (2020-12, as OpenAPI 3.1 uses) of the API's bodies, derived where possible from the
+same Field and ListSpec definitions that validate the input, so the document cannot drift from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blueprints.core.liststate import ListSpec
+from blueprints.core.operations.attendance import BULK_FIELDS, RECORD_FIELDS
+from blueprints.core.operations.cadets import CADET_FIELDS, MAX_IMPORT
+from blueprints.core.operations.grades import GRADE_FIELDS
+from blueprints.core.operations.merits import MERIT_FIELDS
+from blueprints.core.operations.settings import SETTING_FIELDS
+from blueprints.core.operations.training import TRAINING_DAY_FIELDS
+from blueprints.core.validation import Field
+from models import ATTENDANCE_STATUSES, AUDIT_OPERATIONS, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, ROLES
+
+Schema = dict[str, Any]
+MAX_ID = 2**31 - 1
+ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
+STR: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+TIME: Schema = {"type": "string", "format": "date-time"}
+DATE: Schema = {"type": "string", "format": "date"}
+
+
+def null(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Schema], required: tuple[str, ...] | None = None, **extra: Any) -> Schema:
+    """An object; by default every property is required (responses always carry every key)."""
+    keys = list(properties) if required is None else list(required)
+    return {"type": "object", "properties": properties, "required": keys, **extra}
+
+
+# --- request bodies, from the validation Fields ---------------------------------------------------
+
+def field_schema(f: Field, nullable: bool = True) -> Schema:
+    if f.kind in ("int", "float"):
+        schema: Schema = {"type": "integer" if f.kind == "int" else "number"}
+        schema |= {k: v for k, v in (("minimum", f.min), ("maximum", f.max)) if v is not None}
+    elif f.kind == "choice":
+        schema = {"type": "string", "enum": list(f.choices)}
+    elif f.kind == "bool":
+        schema = BOOL
+    elif f.kind == "date":
+        schema = DATE
+    else:
+        schema = {"type": "string", "minLength": 1 if f.required else 0, "maxLength": f.max_len}
+        if f.kind == "email":
+            schema["format"] = "email"
+        if f.pattern:
+            schema["pattern"] = f"^(?:{f.pattern})$"
+    return schema if f.required or not nullable else null(schema)
+
+
+def fields_schema(fields: list[Field], *, partial: bool = False, not_null: tuple[str, ...] = (),
+                  **extra: Any) -> Schema:
+    """An input object: required fields unless partial; optional ones may be null (= not set or
+    cleared), except those in not_null (NOT NULL columns)."""
+    required = () if partial else tuple(f.name for f in fields if f.required)
+    return obj({f.name: field_schema(f, f.name not in not_null) for f in fields}, required, **extra)
+
+
+def _id_list(max_items: int) -> Schema:
+    return {"type": "array", "items": ID, "minItems": 1, "maxItems": max_items}
+
+
+NOT_NULL = ("status",)
+GRADE_ITEM = fields_schema([Field("cadet_id", "int", required=True, min=1, max=MAX_ID), *GRADE_FIELDS,
+                            Field("version", "int", min=1, max=2**31)], not_null=NOT_NULL)
+REQUESTS: dict[str, Schema] = {
+    "CadetInput": fields_schema(CADET_FIELDS),
+    "CadetPatch": fields_schema(CADET_FIELDS, partial=True, not_null=NOT_NULL),
+    "CadetIds": obj({"ids": _id_list(MAX_IMPORT)}),
+    "CadetImport": obj({"cadets": {"type": "array", "items": ref("CadetInput"), "minItems": 1,
+                                   "maxItems": MAX_IMPORT}}),
+    "GradePatch": fields_schema([*GRADE_FIELDS, Field("version", "int", min=1, max=2**31)], partial=True,
+                                not_null=NOT_NULL),
+    "GradeBulk": obj({"items": {"type": "array", "items": GRADE_ITEM, "minItems": 1, "maxItems": 5000}}),
+    "MeritInput": fields_schema(MERIT_FIELDS),
+    "TrainingDayInput": fields_schema(TRAINING_DAY_FIELDS),
+    "TrainingDayPatch": fields_schema(TRAINING_DAY_FIELDS, partial=True),
+    "AttendancePatch": fields_schema(RECORD_FIELDS, partial=True, not_null=NOT_NULL),
+    "AttendanceBulk": obj({**fields_schema(BULK_FIELDS)["properties"], "cadet_ids": _id_list(5000)},
+                          ("training_day_id", "status", "cadet_ids")),
+    "SettingsInput": fields_schema(SETTING_FIELDS, partial=True, additionalProperties=False),
+    "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 80},
+                         "password": {"type": "string", "minLength": 1, "maxLength": 1000},
+                         "name": null({"type": "string", "maxLength": 100})}, ("username", "password")),
+}
+
+
+# --- responses -------------------------------------------------------------------------------------
+
+GRADE_SUMMARY = {
+    "attendance_present": INT, "merit_points": INT, "demerit_points": INT, "lifetime_merit_points": INT,
+    "prelim_score": null(NUM), "midterm_score": null(NUM), "final_score": null(NUM),
+    "status": {"type": "string", "enum": list(GRADE_STATUSES)}, "version": INT,
+    "attendance_score": NUM, "aptitude_score": NUM, "subject_score": NUM, "final_grade": NUM,
+    "transmuted_grade": null(NUM), "remarks": STR, "updated_at": TIME, "badge": null(STR),
+}
+CADET = {
+    "id": ID, "student_id": STR, "first_name": STR, "last_name": STR, "middle_name": null(STR),
+    "suffix": null(STR), "company": null(STR), "platoon": null(STR), "course": null(STR),
+    "year_level": null(INT), "status": {"type": "string", "enum": list(CADET_STATUSES)},
+    "email": null(STR), "contact_number": null(STR), "is_archived": BOOL, "created_at": TIME,
+    "updated_at": TIME, "full_name": STR, "grades": ref("GradeSummary"),
+}
+MERIT_ENTRY = {"id": ID, "type": {"type": "string", "enum": list(MERIT_TYPES)}, "points": INT, "reason": STR,
+               "issued_by_name": STR, "date_recorded": TIME}
+CADET_ATTENDANCE = {"id": ID, "status": {"type": "string", "enum": list(ATTENDANCE_STATUSES)},
+                    "remarks": null(STR), "time_in": null(TIME), "training_day_id": ID, "date": DATE, "title": STR}
+DETAIL_EXTRA = {"merit_logs": {"type": "array", "items": ref("MeritEntry")}, "training_days_total": INT}
+
+RESPONSES: dict[str, Schema] = {
+    "Error": obj({"error": {"const": True}, "code": STR, "message": STR,
+                  "details": {"type": "object", "additionalProperties": {"type": "array", "items": STR}}}),
+    "GradeSummary": obj(GRADE_SUMMARY),
+    "Cadet": obj(CADET),
+    "CadetDetail": obj({**CADET, **DETAIL_EXTRA,
+                        "attendance": {"type": "array", "items": obj(CADET_ATTENDANCE)}}),
+    "GradeDetail": obj({"cadet_id": ID, "student_id": STR, "full_name": STR, **GRADE_SUMMARY, **DETAIL_EXTRA}),
+    "MeritEntry": obj(MERIT_ENTRY),
+    "MeritLog": obj({**MERIT_ENTRY, "cadet_id": ID, "issued_by_user_id": null(INT), "student_id": STR,
+                     "first_name": STR, "last_name": STR}),
+    "TrainingDay": obj({"id": ID, "date": DATE, "title": STR, "description": null(STR), "location": null(STR),
+                        "created_at": TIME, **{f"{s}_count": INT for s in ATTENDANCE_STATUSES}}),
+    "Attendance": obj({"id": ID, "training_day_id": ID, "cadet_id": ID,
+                       "status": {"type": "string", "enum": list(ATTENDANCE_STATUSES)},
+                       "time_in": null(TIME), "time_out": null(TIME), "remarks": null(STR), "created_at": TIME,
+                       "training_date": DATE, "training_title": STR, "student_id": STR, "first_name": STR,
+                       "last_name": STR, "company": null(STR), "platoon": null(STR)}),
+    "AuditLog": obj({"id": ID, "table_name": STR, "operation": {"type": "string", "enum": list(AUDIT_OPERATIONS)},
+                     "record_id": null(INT), "user_id": null(INT), "payload": {"type": "object"},
+                     "created_at": TIME, "username": null(STR)}),
+    "Settings": obj({f.name: STR for f in SETTING_FIELDS}, additionalProperties=STR),
+    "User": obj({"id": ID, "username": STR, "email": STR, "role": {"type": "string", "enum": list(ROLES)},
+                 "is_active": BOOL, "cadet_id": null(ID), "created_at": TIME, "locked_until": null(TIME)}),
+    "Me": obj({"user": ref("User"), "cadet": null(ref("CadetDetail"))}),
+    "Token": obj({"token": STR, "prefix": STR, "user": ref("User")}),
+    "Changed": obj({"changed": INT}),
+    "Created": obj({"created": INT}),
+    "Updated": obj({"updated": INT}),
+    "AttendanceCounts": obj({"created": INT, "updated": INT, "skipped": INT}),
+}
+
+
+def single(name: str) -> Schema:
+    return obj({"data": ref(name)})
+
+
+def envelope(name: str) -> Schema:
+    """The list envelope; next_after only with ?after=, total_is_estimate only for estimated totals."""
+    return obj({"data": {"type": "array", "items": ref(name)}, "page": {"type": "integer", "minimum": 1},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "total": {"type": "integer", "minimum": 0},
+                "next_after": null(ID), "total_is_estimate": BOOL}, ("data", "page", "limit", "total"))
+
+
+# --- query parameters, from the ListSpec -----------------------------------------------------------
+
+_FILTER_SCHEMAS = {"text": {"type": "string", "maxLength": 100}, "int": {"type": "integer"},
+                   "bool": BOOL, "date": DATE}
+
+
+def list_parameters(spec: ListSpec) -> list[Schema]:
+    sorts = sorted(spec.sorts)
+    params = [
+        ("page", {"type": "integer", "minimum": 1, "maximum": 10**9 - 1}, "Page number, from 1."),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 10**9 - 1, "default": 50},
+         "Rows per page; above 100 is clamped to 100."),
+        ("sort", {"type": "string", "enum": sorts + [f"-{s}" for s in sorts]},
+         f"Sort key, '-' for descending; default {spec.default_sort}."),
+        ("after", {"type": "integer", "minimum": 1, "maximum": 10**9 - 1},
+         "Keyset cursor: rows with id above this, in id order (only with no sort or sort=id)."),
+    ]
+    if spec.search is not None:
+        params.append(("search", {"type": "string", "maxLength": 100}, "Case-insensitive text search."))
+    for name, flt in spec.filters.items():
+        schema = {"type": "string", "enum": list(flt.choices)} if flt.kind == "choice" else _FILTER_SCHEMAS[flt.kind]
+        params.append((name, schema, f"Filter: {flt.label or name}."))
+    return [{"name": n, "in": "query", "required": False, "schema": s, "description": d} for n, s, d in params]

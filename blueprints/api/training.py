@@ -1,0 +1,47 @@
+"""Training days: list with attendance counts, one day, create, edit, delete."""
+
+from __future__ import annotations
+
+from flask import Response, url_for
+
+from blueprints.api import bp
+from blueprints.api.listcache import cached_response
+from blueprints.api.responses import created, json_body, list_state, no_content, ok
+from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
+from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, list_training_days
+
+
+@bp.get("/training-days")
+@api_route(*STAFF)
+def training_days_list(actor) -> Response:
+    state = list_state(TRAINING_DAY_SPEC)
+    return cached_response("training_days", ("training_days", "attendance"), state.cache_args(),
+                           lambda: list_training_days(state))
+
+
+@bp.post("/training-days")
+@api_route(*STAFF)
+def training_days_create(actor) -> Response:
+    day_id = create_training_day(actor, json_body())
+    return created(get_training_day(day_id), url_for("api.training_days_get", day_id=day_id))
+
+
+@bp.get("/training-days/<id:day_id>")
+@api_route(*STAFF)
+def training_days_get(actor, day_id: int) -> Response:
+    return ok(get_training_day(day_id))
+
+
+@bp.patch("/training-days/<id:day_id>")
+@api_route(*STAFF)
+def training_days_update(actor, day_id: int) -> Response:
+    update_training_day(actor, day_id, json_body())
+    return ok(get_training_day(day_id))
+
+
+@bp.delete("/training-days/<id:day_id>")
+@api_route(*ADMIN)
+def training_days_delete(actor, day_id: int) -> Response:
+    delete_training_day(actor, day_id)
+    return no_content()
