@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from blueprints.core.audit import record_audit
+from blueprints.core.auth import revoke_token
 from blueprints.core.database import engine_options
 from blueprints.core.liststate import ListState
 from blueprints.core.operations import unit_of_work
@@ -26,7 +27,7 @@ from blueprints.core.reads.merits import MERIT_SPEC, list_merits
 from blueprints.core.reads.training import ATTENDANCE_SPEC, TRAINING_DAY_SPEC, list_attendance, list_training_days
 from blueprints.core.seed import seed
 from config import load_config
-from models import Cadet, User, UserSettings, db
+from models import ApiToken, Cadet, User, UserSettings, db
 from tests.conftest import is_postgres
 from tests.factories import PASSWORD, login, make_token, make_user
 
@@ -289,3 +290,18 @@ def test_deep_page_of_every_allowed_sort_is_read_through_an_index(app, spec):
                 bad.append(f"{sort} {'desc' if desc else 'asc'}:\n{plan}")
     db.session.rollback()
     assert not bad, "\n\n".join(bad)
+
+
+def test_a_warm_cached_api_list_needs_no_database_at_all(app, client, count_queries):
+    """Token lookup and the list body both come from the cache: zero statements on a warm hit."""
+    user = make_user("training_staff")
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+    assert client.get("/api/cadets?limit=10", headers=headers).status_code == 200  # fills the cache
+    with count_queries() as log:
+        response = client.get("/api/cadets?limit=10", headers=headers)
+    assert response.status_code == 200
+    assert list(log) == []
+    # revoking clears the cached lookup: the next call is refused at once
+    token_id = db.session.scalar(select(func.max(ApiToken.id)))
+    revoke_token(db.session.get(User, user.id), token_id)
+    assert client.get("/api/cadets?limit=10", headers=headers).status_code == 401

@@ -48,7 +48,7 @@ def token_issue() -> Response:
 @bp.delete("/auth/token")
 @api_route()
 def token_revoke(actor) -> Response:
-    revoke_token(actor, g.api_token.id)
+    revoke_token(actor, g.api_token_id)
     return no_content()
 
 

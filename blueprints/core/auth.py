@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache, wraps
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.audit import record_audit
+from blueprints.core.cache import cached, clear_users
 from blueprints.core.errors import Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from blueprints.core.extensions import login_manager
 from blueprints.core.operations import unit_of_work
@@ -25,6 +26,7 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=30)
 TOKEN_PREFIX = "mst_"
 _TOUCH_EVERY = timedelta(minutes=5)
+_last_touch: dict[int, datetime] = {}
 
 
 def init_app(app: Flask) -> None:
@@ -100,27 +102,48 @@ def revoke_token(user: User, token_id: int) -> None:
     row = db.session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id or row.revoked_at is not None:
         raise NotFound("No such token.")
-    with unit_of_work() as session:
+    with unit_of_work(clear_users) as session:
         row.revoked_at = utcnow()
         record_audit(session, user.id, "api_tokens", "DELETE", token_id, {"prefix": row.prefix})
 
 
-def user_for_token(token: str) -> tuple[User, ApiToken] | None:
-    """The active user and token row for a presented Bearer token, or None."""
+def _resolve_token(token_hash: str) -> dict[str, Any] | None:
+    row = db.session.execute(
+        select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
+               ApiToken.id.label("token_id"))
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    ).first()
+    return dict(row._mapping) if row is not None and row.is_active else None
+
+
+def user_for_token(token: str) -> tuple[User, int] | None:
+    """The active user (a detached User built from cached plain data) and token id, or None.
+
+    The lookup is cached under the "users" domain, which revoking a token or changing a user
+    clears, so a warm API request needs no database connection at all.
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    row = db.session.execute(
-        select(User, ApiToken).join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
-    ).first()
-    if row is None or not row.User.is_active:
+    token_hash = _hash(token)
+    found = cached("users:token", ("users",), token_hash, lambda: _resolve_token(token_hash))
+    if found is None:
         return None
+    found = dict(found)
+    token_id = found.pop("token_id")
+    _touch(token_id)
+    return User(**found), token_id
+
+
+def _touch(token_id: int) -> None:
+    """Record when a token was last used, at most every few minutes per process (bookkeeping)."""
     now = utcnow()
-    if row.ApiToken.last_used_at is None or now - row.ApiToken.last_used_at > _TOUCH_EVERY:
-        # Bookkeeping, not a user edit: throttled so a busy script does not write on every call.
-        db.session.execute(update(ApiToken).where(ApiToken.id == row.ApiToken.id).values(last_used_at=now))
-        db.session.commit()
-    return row.User, row.ApiToken
+    last = _last_touch.get(token_id)
+    if last is not None and now - last < _TOUCH_EVERY:
+        return
+    _last_touch[token_id] = now
+    db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    db.session.commit()
 
 
 def bearer_user() -> User:
@@ -132,7 +155,7 @@ def bearer_user() -> User:
     found = user_for_token(token.strip())
     if found is None:
         raise Unauthorized("The API token is invalid or revoked.")
-    g.api_user, g.api_token = found
+    g.api_user, g.api_token_id = found
     return found[0]
 
 
