@@ -44,12 +44,14 @@ def _estimate(stmt: Select, table: str, filtered: bool) -> tuple[int, bool]:
 
 
 def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: bool = False,
-               count_base: Select | None = None) -> dict[str, Any]:
+               count_base: Select | None = None, id_base: Select | None = None) -> dict[str, Any]:
     """Run a filtered select for one page: {"data", "page", "limit", "total", ...} of plain dicts.
 
     clamp_page: a page past the end becomes the last page (HTML tables); the API keeps it and
     returns empty data with the right total. count_base: a cheaper select with the same rows to count
-    (e.g. without a one-to-one join).
+    (e.g. without a one-to-one join). id_base: a select of primary keys only, with the same rows:
+    the page's keys are found first (an index scan that skips OFFSET rows cheaply), then only those
+    rows are joined and fetched ("deferred join"), so deep pages cost about what page 1 costs.
     """
     stmt = apply_filters(stmt, state)
     if state.spec.exact_count:
@@ -63,6 +65,12 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     if state.after is not None:
         rows = db.session.execute(
             stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
+        ).mappings().all()
+    elif id_base is not None:
+        keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
+                .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
+        rows = db.session.execute(
+            stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
         ).mappings().all()
     else:
         rows = db.session.execute(
