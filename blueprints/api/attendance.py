@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from blueprints.api import bp
-from blueprints.api.responses import json_body, json_response, list_state, ok, reject_nulls
+from blueprints.api.responses import json_body, json_response, list_state, ok
 from blueprints.core.auth import STAFF, api_route
 from blueprints.core.operations.attendance import bulk_attendance, update_attendance
 from blueprints.core.reads.training import ATTENDANCE_SPEC, get_attendance, list_attendance
@@ -21,7 +21,6 @@ def attendance_list(actor) -> Response:
 @api_route(*STAFF)
 def attendance_update(actor, record_id: int) -> Response:
     body = json_body()
-    reject_nulls(body, ("status",))
     update_attendance(actor, record_id, body)
     return ok(get_attendance(record_id))
 

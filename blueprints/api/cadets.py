@@ -6,7 +6,7 @@ from flask import Response, url_for
 
 from blueprints.api import bp
 from blueprints.api.listcache import cached_response
-from blueprints.api.responses import created, json_body, list_state, ok, reject_nulls
+from blueprints.api.responses import created, json_body, list_state, ok
 from blueprints.core.auth import ADMIN, STAFF, api_route
 from blueprints.core.operations.cadets import (
     archive_cadets,
@@ -42,7 +42,6 @@ def cadets_get(actor, cadet_id: int) -> Response:
 @api_route(*ADMIN)
 def cadets_update(actor, cadet_id: int) -> Response:
     body = json_body()
-    reject_nulls(body, ("status",))
     update_cadet(actor, cadet_id, body)
     return ok(get_cadet(cadet_id))
 

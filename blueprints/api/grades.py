@@ -8,7 +8,7 @@ from flask import Response, request
 
 from blueprints.api import bp
 from blueprints.api.listcache import cached_response
-from blueprints.api.responses import json_body, list_state, ok, reject_nulls
+from blueprints.api.responses import json_body, list_state, ok
 from blueprints.core.auth import ADMIN, STAFF, api_route
 from blueprints.core.errors import BadRequest
 from blueprints.core.operations.grades import bulk_update_grades, update_grade
@@ -50,7 +50,6 @@ def grades_get(actor, cadet_id: int) -> Response:
 @api_route(*ADMIN)
 def grades_update(actor, cadet_id: int) -> Response:
     body = json_body()
-    reject_nulls(body, ("status",))
     update_grade(actor, cadet_id, body, version=expected_version(body))
     detail = get_grade_detail(cadet_id)
     return ok(detail, headers={"ETag": etag(detail["version"])})
@@ -60,6 +59,4 @@ def grades_update(actor, cadet_id: int) -> Response:
 @api_route(*ADMIN)
 def grades_bulk_update(actor) -> Response:
     items = json_body().get("items")
-    for i, item in enumerate(items if isinstance(items, list) else []):
-        reject_nulls(item, ("status",), f"items[{i}].")
     return ok({"updated": bulk_update_grades(actor, items)})
