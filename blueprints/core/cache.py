@@ -34,7 +34,8 @@ _FLUSH_SECONDS = 1.0
 _unflushed: dict[tuple[str, str], int] = {}  # counts not yet added to Redis (all of them when embedded)
 _last_flush = [0.0]
 _local_lock = threading.Lock()
-_build_locks: dict[str, threading.Lock] = {}
+# Striped, not one per key: a fixed set of locks cannot grow with every distinct search term.
+_build_locks = tuple(threading.Lock() for _ in range(64))
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
 
 
@@ -241,7 +242,7 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
         if client is not None:
             got_lock = client.set(lock_key, b"1", nx=True, ex=_LOCK_SECONDS)
         else:
-            got_lock = _build_locks.setdefault(key, threading.Lock()).acquire(timeout=_WAIT_FOR_BUILDER)
+            got_lock = _build_lock(key).acquire(timeout=_WAIT_FOR_BUILDER)
     except (redis.RedisError, OSError):
         return build()
     if not got_lock:
@@ -262,6 +263,10 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
         return value
     finally:
         _release(client, lock_key, key)
+
+
+def _build_lock(key: str) -> threading.Lock:
+    return _build_locks[hash(key) % len(_build_locks)]
 
 
 def _wait_for(key: str, gens: tuple[int, ...], domains: tuple[str, ...]) -> tuple | None:
@@ -286,7 +291,7 @@ def _release(client: redis.Redis | None, lock_key: str, key: str) -> None:
         if client is not None:
             client.delete(lock_key)
         else:
-            _build_locks[key].release()
+            _build_lock(key).release()
     except (redis.RedisError, OSError, RuntimeError, KeyError):
         pass
 
