@@ -174,12 +174,6 @@ class Cadet(db.Model):
 
     grade: Mapped[Grade] = relationship(back_populates="cadet", uselist=False)
 
-    @property
-    def full_name(self) -> str:
-        middle = f" {self.middle_name[0]}." if self.middle_name else ""
-        suffix = f" {self.suffix}" if self.suffix else ""
-        return f"{self.last_name}, {self.first_name}{middle}{suffix}"
-
 
 class Grade(db.Model):
     """One row per cadet, created with it. Inputs are recounted, components recomputed in SQL."""
