@@ -42,7 +42,7 @@ def test_pool_is_sized_to_the_server_threads_with_timeouts():
     config = load_config({"WAITRESS_THREADS": "12", "DATABASE_URL": "postgresql://u@db/muster"})
     options = engine_options(config)
     assert options["pool_size"] == 12
-    assert options["pool_pre_ping"] is True
+    assert "pool_pre_ping" not in options  # a socket check on checkout instead: no round trip
     assert options["connect_args"]["connect_timeout"] == 10
     assert "statement_timeout=30000" in options["connect_args"]["options"]
     explicit = load_config({"WAITRESS_THREADS": "12", "DB_POOL_SIZE": "5", "DATABASE_URL": "postgres://u@db/m"})
@@ -56,7 +56,7 @@ def test_postgres_engine_pool_and_session_settings(app):
     expected = app.config["DB_POOL_SIZE"]
     assert expected == app.config["WAITRESS_THREADS"] or "DB_POOL_SIZE" in os.environ
     assert engine.pool.size() == expected
-    assert engine.pool._pre_ping is True
+    assert engine.pool._pre_ping is False  # replaced by a socket check on checkout (no round trip)
     with engine.connect() as conn:
         assert conn.execute(text("SHOW statement_timeout")).scalar() == "30s"
         params = conn.connection.driver_connection.info.get_parameters()
@@ -117,6 +117,50 @@ def dataset(app):
     _dataset()
     app.config["MUSTER_CACHE"] = False
     return app
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", os.environ.get("DATABASE_URL", "")).startswith("postgres"),
+                    reason="PostgreSQL pool behaviour")
+def test_a_connection_the_server_closed_is_replaced_before_use(app, client):
+    """Every pooled connection killed by the server: the next requests still answer (the checkout
+    check sees the closed socket; pool_pre_ping, which would cost a round trip, is off)."""
+    admin = make_user("admin", "pool-admin")
+    headers = {"Authorization": f"Bearer {make_token(admin)}"}
+    assert client.get("/api/cadets", headers=headers).status_code == 200
+    db.session.remove()
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                          "AND application_name = 'muster'"))
+    app.config["MUSTER_CACHE"] = False
+    for _ in range(3):
+        assert client.get("/api/cadets", headers=headers).status_code == 200
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", os.environ.get("DATABASE_URL", "")).startswith("postgres"),
+                    reason="PostgreSQL transactions")
+def test_reads_run_in_autocommit_and_writes_in_one_transaction(app, client):
+    """A GET reads without BEGIN/ROLLBACK; a write, whatever the method, is one real transaction."""
+    admin = make_user("admin", "tx-admin")
+    headers = {"Authorization": f"Bearer {make_token(admin)}"}
+    app.config["MUSTER_CACHE"] = False
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement.split()[0].upper(), conn.connection.driver_connection.autocommit))
+
+    from sqlalchemy import event
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/cadets", headers=headers).status_code == 200
+        reads, seen[:] = list(seen), []
+        body = {"student_id": "2026-900001", "last_name": "Tx", "first_name": "Ann"}
+        assert client.post("/api/cadets", json=body, headers=headers).status_code == 201
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert reads and all(autocommit for _, autocommit in reads)
+    writes = [autocommit for verb, autocommit in seen if verb in ("INSERT", "UPDATE", "DELETE")]
+    assert writes and not any(writes)
 
 
 @pytest.mark.parametrize("name", sorted(READS))

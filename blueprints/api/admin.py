@@ -9,7 +9,7 @@ from blueprints.api.listcache import cached_response
 from blueprints.api.responses import json_body, json_response, list_state, ok
 from blueprints.core.auth import ADMIN, api_route
 from blueprints.core.operations.settings import update_settings
-from blueprints.core.reads.admin import AUDIT_SPEC, get_settings, list_audit
+from blueprints.core.reads.admin import AUDIT_SPEC, SETTINGS, get_settings, list_audit
 
 
 @bp.get("/audit-logs")
@@ -19,9 +19,9 @@ def audit_logs_list(actor) -> Response:
 
 
 @bp.get("/system-settings")
-@api_route(*ADMIN)
+@api_route(*ADMIN, prefetch=lambda: [(SETTINGS.derived("api"), ())])
 def settings_get(actor) -> Response:
-    return cached_response("settings", ("settings",), (), lambda: {"data": get_settings()})
+    return cached_response(SETTINGS, (), lambda: {"data": get_settings()})
 
 
 @bp.put("/system-settings")

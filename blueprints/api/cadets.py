@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, url_for
 
 from blueprints.api import bp
-from blueprints.api.listcache import cached_response
-from blueprints.api.responses import created, json_body, list_state, ok
+from blueprints.api.listcache import list_prefetch, list_response
+from blueprints.api.responses import created, json_body, ok
 from blueprints.core.auth import ADMIN, STAFF, api_route
 from blueprints.core.operations.cadets import (
     archive_cadets,
@@ -15,14 +15,13 @@ from blueprints.core.operations.cadets import (
     restore_cadets,
     update_cadet,
 )
-from blueprints.core.reads.cadets import CADET_SPEC, get_cadet, list_cadets
+from blueprints.core.reads.cadets import CADET_SPEC, CADETS_LIST, get_cadet, list_cadets
 
 
 @bp.get("/cadets")
-@api_route(*STAFF)
+@api_route(*STAFF, prefetch=list_prefetch(CADETS_LIST, CADET_SPEC))
 def cadets_list(actor) -> Response:
-    state = list_state(CADET_SPEC)
-    return cached_response("cadets", ("cadets", "grades"), state.cache_args(), lambda: list_cadets(state))
+    return list_response(CADETS_LIST, CADET_SPEC, list_cadets)
 
 
 @bp.post("/cadets")

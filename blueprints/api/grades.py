@@ -7,12 +7,12 @@ from typing import Any
 from flask import Response, request
 
 from blueprints.api import bp
-from blueprints.api.listcache import cached_response
-from blueprints.api.responses import json_body, list_state, ok
+from blueprints.api.listcache import list_prefetch, list_response
+from blueprints.api.responses import json_body, ok
 from blueprints.core.auth import ADMIN, STAFF, api_route
 from blueprints.core.errors import BadRequest
 from blueprints.core.operations.grades import bulk_update_grades, update_grade
-from blueprints.core.reads.grades import GRADE_SPEC, get_grade_detail, list_grades
+from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, get_grade_detail, list_grades
 
 
 def etag(version: int) -> str:
@@ -33,10 +33,9 @@ def expected_version(body: dict[str, Any]) -> Any:
 
 
 @bp.get("/grades")
-@api_route(*STAFF)
+@api_route(*STAFF, prefetch=list_prefetch(GRADES_LIST, GRADE_SPEC))
 def grades_list(actor) -> Response:
-    state = list_state(GRADE_SPEC)
-    return cached_response("grades", ("grades", "cadets"), state.cache_args(), lambda: list_grades(state))
+    return list_response(GRADES_LIST, GRADE_SPEC, list_grades)
 
 
 @bp.get("/grades/<id:cadet_id>")

@@ -15,8 +15,9 @@ from typing import Any
 
 from flask import Response, request
 
-from blueprints.api.responses import dumps
-from blueprints.core.cache import cached
+from blueprints.api.responses import dumps, list_state
+from blueprints.core.cache import Read
+from blueprints.core.liststate import ListSpec
 
 CACHE_CONTROL = "private, no-cache"  # per-token data: no shared caches; revalidate with the ETag
 
@@ -26,10 +27,21 @@ def _pack(payload: Any) -> tuple[str, bytes]:
     return hashlib.sha256(body).hexdigest()[:40], gzip.compress(body, compresslevel=6, mtime=0)
 
 
-def cached_response(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], Any]) -> Response:
-    """Serve build()'s payload through the response cache (domains as for the underlying read)."""
-    digest, body_gz = cached(f"api:{name}", domains, args, lambda: _pack(build()))
+def cached_response(read: Read, args: Any, build: Callable[[], Any]) -> Response:
+    """Serve build()'s payload through the response cache of `read` (same domains as the read)."""
+    digest, body_gz = read.derived("api").get(args, lambda: _pack(build()))
     return _serve(digest, body_gz)
+
+
+def list_prefetch(read: Read, spec: ListSpec) -> Callable[[], list]:
+    """For api_route(prefetch=...): the cached body a list view will serve, fetched with the token."""
+    return lambda: [(read.derived("api"), list_state(spec).cache_args())]
+
+
+def list_response(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Response:
+    """A cached list endpoint: parse the list state, serve the cached body or build it with fetch."""
+    state = list_state(spec)
+    return cached_response(read, state.cache_args(), lambda: fetch(state))
 
 
 def _not_modified(digest: str) -> bool:

@@ -5,19 +5,17 @@ from __future__ import annotations
 from flask import Response, url_for
 
 from blueprints.api import bp
-from blueprints.api.listcache import cached_response
-from blueprints.api.responses import created, json_body, list_state, no_content, ok
+from blueprints.api.listcache import list_prefetch, list_response
+from blueprints.api.responses import created, json_body, no_content, ok
 from blueprints.core.auth import ADMIN, STAFF, api_route
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
-from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, list_training_days
+from blueprints.core.reads.training import TRAINING_DAY_SPEC, TRAINING_DAYS_LIST, get_training_day, list_training_days
 
 
 @bp.get("/training-days")
-@api_route(*STAFF)
+@api_route(*STAFF, prefetch=list_prefetch(TRAINING_DAYS_LIST, TRAINING_DAY_SPEC))
 def training_days_list(actor) -> Response:
-    state = list_state(TRAINING_DAY_SPEC)
-    return cached_response("training_days", ("training_days", "attendance"), state.cache_args(),
-                           lambda: list_training_days(state))
+    return list_response(TRAINING_DAYS_LIST, TRAINING_DAY_SPEC, list_training_days)
 
 
 @bp.post("/training-days")

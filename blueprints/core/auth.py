@@ -10,13 +10,14 @@ from functools import cache, wraps
 from typing import Any
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.audit import record_audit
-from blueprints.core.cache import cached, clear_users
-from blueprints.core.errors import Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
+from blueprints.core.cache import Read, clear_users, prefetch
+from blueprints.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from blueprints.core.extensions import login_manager
 from blueprints.core.operations import unit_of_work
 from models import ApiToken, User, db, utcnow
@@ -26,10 +27,22 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=30)
 TOKEN_PREFIX = "mst_"
 _TOUCH_EVERY = timedelta(minutes=5)
+TOKEN_READ = Read("users:token", ("users",))
 _last_touch: dict[int, datetime] = {}
 
 
+class PageSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the pages. API requests authenticate with a Bearer token, so they
+    get no session: no cookie is verified or written for them (and none can stand in for a token)."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = PageSessions()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see that page."
@@ -123,10 +136,10 @@ def user_for_token(token: str) -> tuple[User, int] | None:
     The lookup is cached under the "users" domain, which revoking a token or changing a user
     clears, so a warm API request needs no database connection at all.
     """
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+    if not _well_formed(token):
         return None
     token_hash = _hash(token)
-    found = cached("users:token", ("users",), token_hash, lambda: _resolve_token(token_hash))
+    found = TOKEN_READ.get(token_hash, lambda: _resolve_token(token_hash))
     if found is None:
         return None
     found = dict(found)
@@ -146,13 +159,21 @@ def _touch(token_id: int) -> None:
     db.session.commit()
 
 
+def _well_formed(token: str) -> bool:
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 100
+
+
+def _sent_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def bearer_user() -> User:
     """The API caller, from the Authorization header; raises Unauthorized (401 JSON)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = _sent_token()
+    if not token:
         raise Unauthorized("Send a personal API token as 'Authorization: Bearer <token>'.")
-    found = user_for_token(token.strip())
+    found = user_for_token(token)
     if found is None:
         raise Unauthorized("The API token is invalid or revoked.")
     g.api_user, g.api_token_id = found
@@ -164,12 +185,29 @@ def require_role(user: Any, roles: tuple[str, ...]) -> None:
         raise Forbidden()
 
 
-def api_route(*roles: str) -> Callable:
-    """Decorate an API view: Bearer auth, then role check; the view gets `actor` first."""
+def _prefetch(reads: Callable[..., list] | None, kwargs: dict[str, Any]) -> None:
+    """Fetch the token lookup and the view's cached reads in one cache round trip."""
+    token = _sent_token()
+    entries = [(TOKEN_READ, _hash(token))] if _well_formed(token) else []
+    if reads is not None:
+        try:
+            entries += reads(**kwargs)
+        except AppError:
+            pass  # bad parameters: answered after authentication, by the view itself
+    prefetch(*entries)
+
+
+def api_route(*roles: str, prefetch: Callable[..., list] | None = None) -> Callable:
+    """Decorate an API view: Bearer auth, then role check; the view gets `actor` first.
+
+    prefetch(**view_kwargs) names the (Read, args) entries the view will read, so they are fetched
+    together with the token lookup in one round trip.
+    """
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
+            _prefetch(prefetch, kwargs)
             actor = bearer_user()
             require_role(actor, roles)
             return view(actor, *args, **kwargs)

@@ -4,16 +4,23 @@ A cached value is stored with the generations of the domains it was built from. 
 those generations and the value in one round trip; any mismatch is a miss. Clearing a domain is one
 INCR, so bulk writes clear exactly like single ones and every process sees it at once.
 Flask-Caching configures the backend: Redis when REDIS_URL is set, else its in-process cache.
+
+Each cached read is declared once as a `Read` (its name and the domains it depends on); the API's
+response cache and the pages' table cache derive their entries from it, so they cannot disagree
+about what invalidates them. `prefetch()` fetches several entries and all their generations in one
+round trip: a warm API request (token lookup + list body) costs exactly one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
@@ -32,11 +39,27 @@ _WAIT_FOR_BUILDER = 2.0
 
 _FLUSH_SECONDS = 1.0
 _unflushed: dict[tuple[str, str], int] = {}  # counts not yet added to Redis (all of them when embedded)
-_last_flush = [0.0]
 _local_lock = threading.Lock()
 # Striped, not one per key: a fixed set of locks cannot grow with every distinct search term.
 _build_locks = tuple(threading.Lock() for _ in range(64))
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
+_flusher: dict[str, Any] = {"pid": None}
+
+
+@dataclass(frozen=True)
+class Read:
+    """A cached read, declared once: its key name and the domains whose clearers invalidate it."""
+
+    name: str
+    domains: tuple[str, ...]
+    ttl: int | None = None
+
+    def derived(self, kind: str) -> Read:
+        """Another representation of the same data (an API body, an HTML fragment): same domains."""
+        return Read(f"{kind}:{self.name}", self.domains, self.ttl)
+
+    def get(self, args: Any, build: Callable[[], T]) -> T:
+        return cached(self.name, self.domains, args, build, self.ttl)
 
 
 def init_app(app: Flask) -> None:
@@ -85,21 +108,39 @@ def make_key(name: str, args: Any) -> str:
 
 
 def _count(outcome: str, domain: str) -> None:
-    """Count a hit, miss or error for the domain. Counted in memory and flushed to Redis at most
-    once a second, so a cache hit costs one round trip, not two; every process adds to one total."""
+    """Count a hit, miss or error for the domain. Counted in memory and added to Redis once a second
+    by a background thread, so counting costs no round trip; every process adds to one total."""
     g.setdefault("cache_events", []).append(outcome)
     slot = (_stats_key(), f"{outcome}:{domain}")
     with _local_lock:
         _unflushed[slot] = _unflushed.get(slot, 0) + 1
-    if time.monotonic() - _last_flush[0] >= _FLUSH_SECONDS:
-        flush_stats()
+    if _flusher["pid"] != os.getpid():
+        _start_flusher(current_app._get_current_object())
+
+
+def _start_flusher(app: Flask) -> None:
+    """One daemon thread per process (a forked worker starts its own) that flushes the counts."""
+    with _local_lock:
+        if _flusher["pid"] == os.getpid():
+            return
+        _flusher["pid"] = os.getpid()
+
+    def run() -> None:
+        while True:
+            time.sleep(_FLUSH_SECONDS)
+            try:
+                with app.app_context():
+                    flush_stats()
+            except Exception:  # never let bookkeeping kill the thread
+                log.exception("cache: could not flush statistics")
+
+    threading.Thread(target=run, name="muster-cache-stats", daemon=True).start()
 
 
 def flush_stats() -> None:
     """Move this process's counts into Redis (kept in memory when Redis is unset or down)."""
     client = redis_client()
     with _local_lock:
-        _last_flush[0] = time.monotonic()
         if client is None or not _unflushed:
             return
         pending = dict(_unflushed)
@@ -191,8 +232,37 @@ def clear(*domains: str) -> None:
         _pending_clears.update(domains)
 
 
+def prefetch(*entries: tuple[Read, Any]) -> None:
+    """Fetch these (read, args) entries and their domains' generations in one round trip; the
+    cached() calls that follow in this request use the result instead of asking again."""
+    if not entries or not enabled() or _pending_clears:
+        return
+    keys = {make_key(read.name, args): read.domains for read, args in entries}
+    domains = sorted({d for ds in keys.values() for d in ds})
+    try:
+        found = _mget([_gen_key(d) for d in domains] + list(keys))
+    except (redis.RedisError, OSError, pickle.UnpicklingError):
+        return  # cached() will try again and count the error
+    gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
+    stored = g.setdefault("cache_prefetched", {})
+    for (key, key_domains), value in zip(keys.items(), found[len(domains):], strict=True):
+        stored[key] = (tuple(gens[d] for d in key_domains), value)
+
+
+def _mget(keys: list[str]) -> list[Any]:
+    """Raw values of the keys, unpickled (Redis) or as stored (in-process)."""
+    client = redis_client()
+    if client is None:
+        return list(cache.get_many(*keys))
+    return [pickle.loads(blob) if blob is not None and key.startswith(_prefix() + ":data:") else blob
+            for key, blob in zip(keys, client.mget(keys), strict=True)]
+
+
 def _read(key: str, domains: tuple[str, ...]) -> tuple[tuple[int, ...], Any]:
     """Current generations of the domains and the stored (generations, value) in one round trip."""
+    prefetched = g.get("cache_prefetched")
+    if prefetched and key in prefetched:
+        return prefetched.pop(key)  # once: a rebuild's double check asks the store again
     gen_keys = [_gen_key(d) for d in domains]
     client = redis_client()
     if client is not None:
@@ -252,14 +322,18 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
         return build()
     try:
         # Double-checked: a builder that held the lock before us may have just written it.
-        current, stored = _read(key, domains)
+        try:
+            current, stored = _read(key, domains)
+        except (redis.RedisError, OSError, pickle.UnpicklingError):
+            log.warning("cache: read failed for %s, serving from the database", key)
+            return build()
         if stored is not None and stored[0] == current:
             return stored[1]
         value = build()
-        _write(key, current, value, ttl)
-        return value
-    except (redis.RedisError, OSError):
-        log.warning("cache: write failed for %s", key)
+        try:
+            _write(key, current, value, ttl)
+        except (redis.RedisError, OSError):
+            log.warning("cache: write failed for %s", key)
         return value
     finally:
         _release(client, lock_key, key)
@@ -297,28 +371,31 @@ def _release(client: redis.Redis | None, lock_key: str, key: str) -> None:
 
 
 # --- named clearers: one per domain, called by operations after commit -----------------------
+# Each bumps only the domains its write changed. A read that shows data of several domains (the
+# cadets list shows grades) declares all of them, so it is invalidated by any of their clearers.
 
 
 def clear_cadets() -> None:
-    """Cadet profiles changed: cadet and grade lists both show them."""
-    clear("cadets", "grades")
+    clear("cadets")
 
 
 def clear_grades() -> None:
-    clear("grades", "cadets")
+    clear("grades")
 
 
 def clear_training_days() -> None:
-    """A training day was added or removed: every cadet's attendance score changed."""
-    clear("training_days", "attendance", "grades", "cadets")
+    """A training day was added or removed: its attendance rows and every cadet's grade changed."""
+    clear("training_days", "attendance", "grades")
 
 
 def clear_attendance() -> None:
-    clear("attendance", "training_days", "grades", "cadets")
+    """Attendance changes the cadets' attendance counts and scores."""
+    clear("attendance", "grades")
 
 
 def clear_merits() -> None:
-    clear("merits", "grades", "cadets")
+    """Merits change the cadets' merit points and aptitude scores."""
+    clear("merits", "grades")
 
 
 def clear_settings() -> None:

@@ -1,15 +1,29 @@
-"""Engine settings: a health-checked pool sized to the server's threads, and timeouts."""
+"""Engine settings: a health-checked pool sized to the server's threads, and timeouts.
+
+Two things save PostgreSQL round trips on every request without changing what a request sees:
+- A pooled connection is checked on checkout by looking at its socket, not by sending a ping: a
+  connection the server closed (restart, pg_terminate_backend, idle timeout) has its socket
+  readable, and is replaced before use. SQLAlchemy's pool_pre_ping would cost a round trip each time.
+- GET and HEAD requests read in autocommit (as Django does by default), so a read costs no BEGIN
+  and no ROLLBACK. A write opens a real transaction whatever the method: unit_of_work() turns
+  autocommit off before its first statement (use_transaction below).
+"""
 
 from __future__ import annotations
 
 import os
+import select
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.orm import Session
 
 from models import db
+
+_READ_ONLY_METHODS = ("GET", "HEAD")
 
 
 def engine_options(config: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +38,6 @@ def engine_options(config: dict[str, Any]) -> dict[str, Any]:
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],
         "pool_recycle": config["DB_POOL_RECYCLE"],
-        "pool_pre_ping": True,
         "connect_args": {
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],
             "options": f"-c statement_timeout={statement_timeout}",
@@ -41,14 +54,43 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _check_out(dbapi_connection, _record, _proxy) -> None:
+    """Refuse a connection the server has closed (the pool then opens a fresh one); reads in
+    GET/HEAD requests run in autocommit."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("connection closed")
+    fd = dbapi_connection.pgconn.socket
+    if select.select([fd], [], [], 0)[0]:  # an idle connection has nothing to read unless it was closed
+        raise DisconnectionError("server closed the connection")
+    if has_request_context() and request.method in _READ_ONLY_METHODS:
+        dbapi_connection.autocommit = True
+
+
+def _check_in(dbapi_connection, _record) -> None:
+    if not dbapi_connection.closed and dbapi_connection.autocommit:
+        dbapi_connection.autocommit = False
+
+
+def use_transaction(session: Session) -> None:
+    """Make the session's connection transactional before a write or a server-side cursor."""
+    if not is_postgres():
+        return
+    driver = session.connection().connection.driver_connection
+    if driver.autocommit:
+        driver.autocommit = False
+
+
 def init_app(app: Flask) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "muster.db")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        with app.app_context():
+    with app.app_context():
+        if is_postgres():
+            event.listen(db.engine, "checkout", _check_out)
+            event.listen(db.engine, "checkin", _check_in)
+        else:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
 

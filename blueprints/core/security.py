@@ -1,8 +1,10 @@
 """Security headers on every response, and sign-in throttling shared across processes.
 
 Headers are a few lines of our own (no HTTPS redirects to fight behind a load balancer). Throttling
-uses Flask-Limiter's storage and strategies, in Redis when REDIS_URL is set so every process shares
-the counts; the per-account lockout itself lives in the users table (blueprints/core/auth.py).
+uses the `limits` library's storage and fixed-window strategy directly, in Redis when REDIS_URL is
+set so every process shares the counts; only the sign-in views pay for it (Flask-Limiter's
+extension would add a hook to every request). The per-account lockout itself lives in the users
+table (blueprints/core/auth.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from functools import wraps
 from typing import Any
 
 from flask import Flask, current_app, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from blueprints.core.errors import RateLimited
 
@@ -34,12 +36,13 @@ def _throttle() -> None:
     """Count one password check per client address and per address+account; 429 past the limits."""
     if request.method != "POST":
         return
-    limiter: Limiter = current_app.extensions["muster_limiter"]
-    address = get_remote_address()
-    checks = ((current_app.config["SIGNIN_LIMIT_PER_ADDRESS"], ("sign-in", address)),
-              (current_app.config["SIGNIN_LIMIT_PER_ACCOUNT"], ("sign-in", address, _attempted_username())))
+    limiter: FixedWindowRateLimiter = current_app.extensions["muster_limiter"]
+    prefix = current_app.config["CACHE_KEY_PREFIX"] + ":limits"
+    address = request.remote_addr or "127.0.0.1"
+    checks = ((current_app.config["SIGNIN_LIMIT_PER_ADDRESS"], (prefix, "sign-in", address)),
+              (current_app.config["SIGNIN_LIMIT_PER_ACCOUNT"], (prefix, "sign-in", address, _attempted_username())))
     try:
-        allowed = all(limiter.limiter.hit(parse(rule), *key) for rule, key in checks)
+        allowed = all(limiter.hit(parse(rule), *key) for rule, key in checks)
     except Exception:  # the limiter's storage is down: fail open, the account lockout still applies
         log.warning("sign-in throttling unavailable; storage unreachable")
         return
@@ -59,17 +62,19 @@ def sign_in(view: Callable) -> Callable:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["CACHE_KEY_PREFIX"] + ":limits")
-    # One limiter per app (tests build several); no default limits: only sign-in is throttled.
-    app.extensions["muster_limiter"] = Limiter(key_func=get_remote_address, app=app, swallow_errors=True)
+    uri = app.config.get("REDIS_URL") or "memory://"
+    options = {"socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"]} if uri.startswith("redis") else {}
+    # One limiter per app (tests build several); only sign-in is throttled.
+    app.extensions["muster_limiter"] = FixedWindowRateLimiter(storage_from_string(uri, **options))
+
+    headers = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+               ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")]
+    if app.config.get("SESSION_COOKIE_SECURE"):
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
 
     @app.after_request
     def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # No view sets these itself, so one check stands for all of them (cheaper than setdefault each).
+        if "Content-Security-Policy" not in response.headers:
+            response.headers.extend(headers)
         return response

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from blueprints.core.database import use_transaction
 from blueprints.core.errors import Conflict
 from models import db
 
@@ -20,6 +21,7 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
     """
     session = db.session
     try:
+        use_transaction(session)
         yield session
         session.commit()
     except IntegrityError as exc:

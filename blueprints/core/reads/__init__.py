@@ -52,33 +52,53 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     (e.g. without a one-to-one join). id_base: a select of primary keys only, with the same rows:
     the page's keys are found first (an index scan that skips OFFSET rows cheaply), then only those
     rows are joined and fetched ("deferred join"), so deep pages cost about what page 1 costs.
+
+    An exact count rides in the page's own statement as a scalar subquery (evaluated once), so a
+    page costs one round trip; only an empty page needs a second statement to learn the total.
     """
     stmt = apply_filters(stmt, state)
+    counted = None
     if state.spec.exact_count:
         counted = apply_filters(count_base, state) if count_base is not None else stmt
-        total, estimated = count_rows(counted), False
+        total, estimated = None, False
     else:
         total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
+    rows = _page_rows(stmt, state, state.page, counted, id_base)
+    if total is None:
+        total = rows[0][_TOTAL] if rows else count_rows(counted)
     page = state.page
-    if clamp_page and total and state.offset >= total and not estimated:
+    if clamp_page and total and state.offset >= total and not estimated and state.after is None:
         page = (total - 1) // state.per_page + 1
-    if state.after is not None:
-        rows = db.session.execute(
-            stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
-        ).mappings().all()
-    elif id_base is not None:
-        keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
-                .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
-        rows = db.session.execute(
-            stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
-        ).mappings().all()
-    else:
-        rows = db.session.execute(
-            stmt.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
-        ).mappings().all()
-    result = {"data": [dict(r) for r in rows], "page": page, "limit": state.per_page, "total": total}
+        rows = _page_rows(stmt, state, page, None, id_base)
+    data = [_without_total(r) for r in rows]
+    result = {"data": data, "page": page, "limit": state.per_page, "total": total}
     if estimated:
         result["total_is_estimate"] = True
     if state.after is not None:
-        result["next_after"] = rows[-1]["id"] if len(rows) == state.per_page else None
+        result["next_after"] = data[-1]["id"] if len(data) == state.per_page else None
     return result
+
+
+_TOTAL = "_total_rows"
+
+
+def _without_total(row) -> dict[str, Any]:
+    out = dict(row)
+    out.pop(_TOTAL, None)
+    return out
+
+
+def _page_rows(stmt: Select, state: ListState, page: int, counted: Select | None, id_base: Select | None) -> list:
+    """The page's rows (with the total in each when `counted` is given), in list order."""
+    if counted is not None:
+        total = select(func.count()).select_from(counted.order_by(None).subquery()).scalar_subquery()
+        stmt = stmt.add_columns(total.label(_TOTAL))
+    if state.after is not None:
+        query = stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
+    elif id_base is not None:
+        keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
+                .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
+        query = stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
+    else:
+        query = stmt.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
+    return db.session.execute(query).mappings().all()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from blueprints.core.cache import cached
+from blueprints.core.cache import Read
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
@@ -57,13 +57,17 @@ USER_COLUMNS = (User.id, User.username, User.email, User.role, User.is_active, U
                 User.locked_until)
 
 
+USERS_LIST = Read("users:list", ("users",))
+SETTINGS = Read("settings:all", ("settings",))
+
+
 def list_audit(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
     return fetch_page(select_audit_logs(), state, table="audit_logs", clamp_page=clamp_page)
 
 
 def list_users(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
-    return cached("users:list", ("users",), (state.cache_args(), clamp_page),
-                  lambda: fetch_page(select(*USER_COLUMNS), state, clamp_page=clamp_page))
+    return USERS_LIST.get((state.cache_args(), clamp_page),
+                          lambda: fetch_page(select(*USER_COLUMNS), state, clamp_page=clamp_page))
 
 
 def get_user(user_id: int) -> dict[str, Any]:
@@ -88,4 +92,4 @@ def get_settings() -> dict[str, str]:
         stored = dict(db.session.execute(select(SystemSetting.key, SystemSetting.value)).all())
         return {**SETTING_DEFAULTS, **stored}
 
-    return cached("settings:all", ("settings",), (), build)
+    return SETTINGS.get((), build)

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import or_, select, text
 
-from blueprints.core.cache import cached
+from blueprints.core.cache import Read
+from blueprints.core.database import use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import apply_filters, fetch_page, order_clauses
@@ -66,6 +67,10 @@ CADET_SORTS = {
 }
 
 CADET_SPEC = ListSpec("cadets", CADET_SORTS, "name", Cadet.id, filters=CADET_FILTERS, search=_search)
+CADETS_LIST = Read("cadets:list", ("cadets", "grades"))
+GRADES_LIST = Read("grades:list", ("grades", "cadets"))
+CADET_OPTIONS = Read("cadets:options", ("cadets",))
+_LIST_READS = {"cadets": CADETS_LIST, "grades": GRADES_LIST}
 
 
 def shape_cadet(row: dict[str, Any]) -> dict[str, Any]:
@@ -123,12 +128,13 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
         page["data"] = [shape_cadet(r) for r in page["data"]]
         return page
 
-    return cached(f"{state.spec.name}:list", ("cadets", "grades"), (state.cache_args(), clamp_page), build)
+    return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), build)
 
 
 def iter_cadets(state: ListState, batch: int = 500) -> Iterator[dict[str, Any]]:
     """Every cadet of the filtered set in list order, streamed in batches (for CSV export)."""
     stmt = apply_filters(_with_default_archived(state), state).order_by(*order_clauses(state))
+    use_transaction(db.session)  # a server-side cursor lives in a transaction
     result = db.session.execute(stmt.execution_options(yield_per=batch)).mappings()
     for row in result:
         yield shape_cadet(dict(row))
@@ -184,4 +190,4 @@ def filter_options() -> dict[str, list]:
         out["remarks"] = list(REMARKS)
         return out
 
-    return cached("cadets:options", ("cadets",), (), build)
+    return CADET_OPTIONS.get((), build)

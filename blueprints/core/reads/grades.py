@@ -7,6 +7,7 @@ from typing import Any
 
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads.cadets import CADET_FILTERS, CADET_SPEC, get_cadet, iter_cadets, list_cadets
+from blueprints.core.reads.cadets import GRADES_LIST as GRADES_LIST  # the grades table's cached read
 from models import REMARKS, Grade
 
 GRADE_SORTS = {

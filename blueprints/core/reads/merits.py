@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import or_
 
-from blueprints.core.cache import cached
+from blueprints.core.cache import Read
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
@@ -27,9 +27,12 @@ MERIT_SPEC = ListSpec(
 )
 
 
+MERITS_LIST = Read("merits:list", ("merits", "cadets"))
+
+
 def list_merits(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
-    return cached("merits:list", ("merits", "cadets"), (state.cache_args(), clamp_page),
-                  lambda: fetch_page(select_merit_logs(), state, clamp_page=clamp_page))
+    return MERITS_LIST.get((state.cache_args(), clamp_page),
+                           lambda: fetch_page(select_merit_logs(), state, clamp_page=clamp_page))
 
 
 def get_merit(log_id: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import case, func, or_, select
 
-from blueprints.core.cache import cached
+from blueprints.core.cache import Read
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
@@ -62,9 +62,13 @@ ATTENDANCE_SPEC = ListSpec(
 )
 
 
+TRAINING_DAYS_LIST = Read("training_days:list", ("training_days", "attendance"))
+ATTENDANCE_LIST = Read("attendance:list", ("attendance", "cadets"))
+
+
 def list_training_days(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
-    return cached("training_days:list", ("training_days", "attendance"), (state.cache_args(), clamp_page),
-                  lambda: fetch_page(_day_select(), state, clamp_page=clamp_page))
+    return TRAINING_DAYS_LIST.get((state.cache_args(), clamp_page),
+                                  lambda: fetch_page(_day_select(), state, clamp_page=clamp_page))
 
 
 def get_training_day(day_id: int) -> dict[str, Any]:
@@ -75,8 +79,8 @@ def get_training_day(day_id: int) -> dict[str, Any]:
 
 
 def list_attendance(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
-    return cached("attendance:list", ("attendance", "cadets"), (state.cache_args(), clamp_page),
-                  lambda: fetch_page(select_attendance(), state, clamp_page=clamp_page))
+    return ATTENDANCE_LIST.get((state.cache_args(), clamp_page),
+                               lambda: fetch_page(select_attendance(), state, clamp_page=clamp_page))
 
 
 def attendance_sheet(day_id: int, company: str | None = None, platoon: str | None = None) -> list[dict[str, Any]]:
