@@ -34,23 +34,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def main() -> None:
-    """Serve with waitress using the configured port and thread settings."""
-    from waitress import serve
+    """Serve with waitress worker processes (server.py) using the configured port and threads."""
+    import server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
     try:
-        app = create_app()
+        config = load_config()
     except ConfigError as exc:
         sys.exit(f"muster: {exc}")
-    serve(
-        app,
-        host=app.config.get("HOST", "127.0.0.1"),
-        port=app.config["PORT"],
-        threads=app.config["WAITRESS_THREADS"],
-        connection_limit=app.config["WAITRESS_CONNECTION_LIMIT"],
-        channel_timeout=app.config["WAITRESS_CHANNEL_TIMEOUT"],
-        ident="muster",
-    )
+    workers = config["MUSTER_WORKERS"]
+    if workers > 1 and not config["REDIS_URL"]:
+        # The embedded cache, monitoring and sign-in counts live in one process's memory.
+        logging.getLogger("muster").info("MUSTER_WORKERS=%d, but without REDIS_URL the cache is one process's "
+                                         "memory, so serving with 1 worker", workers)
+        workers = 1
+    options = server.ServerOptions(
+        host=config["HOST"], port=config["PORT"], workers=workers, threads=config["WAITRESS_THREADS"],
+        connection_limit=config["WAITRESS_CONNECTION_LIMIT"], channel_timeout=config["WAITRESS_CHANNEL_TIMEOUT"])
+    server.serve(create_app, options)
 
 
 if __name__ == "__main__":

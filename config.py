@@ -67,6 +67,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "HOST": env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
         "PORT": _int(env, "PORT", 8000),
         "WAITRESS_THREADS": threads,
+        "MUSTER_WORKERS": max(1, _int(env, "MUSTER_WORKERS", os.cpu_count() or 1)),
         "WAITRESS_CONNECTION_LIMIT": _int(env, "WAITRESS_CONNECTION_LIMIT", 200),
         "WAITRESS_CHANNEL_TIMEOUT": _int(env, "WAITRESS_CHANNEL_TIMEOUT", 60),
         # Pool sized to the server's threads: one connection per busy thread, a little overflow.
