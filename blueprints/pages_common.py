@@ -10,17 +10,39 @@ import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Flask, Response, flash, g, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
+from blueprints.core.cache import Read
 from blueprints.core.errors import AppError
 from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
+_CSRF_MARK = "\x00csrf-token\x00"  # stands for the token in a cached fragment; never in real output
+_NONE = Markup('<span class="muted">—</span>')
+
+
+def init_app(app: Flask) -> None:
+    """Template helpers of the pages: the number filter and the cache-aware CSRF token."""
+    app.jinja_env.filters["num"] = number
+    app.jinja_env.globals["csrf_token"] = _csrf_token
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    """A number with fixed decimals, or a muted dash for none (a filter: no macro call per cell)."""
+    return _NONE if value is None else f"{value:.{digits}f}"
+
+
+def _csrf_token() -> str:
+    return _CSRF_MARK if g.get("rendering_shared_fragment") else generate_csrf()
 
 
 # --- list state and the table's page state ----------------------------------------------------
@@ -93,9 +115,23 @@ class TablePage:
             return len(self.rows) == self.state.per_page
         return self.page < self.last_page
 
+    @cached_property
+    def _base_url(self) -> str:
+        return url_for(self.endpoint, **self.view_args)
+
     def _link(self, params: dict[str, str]) -> str:
-        params = {k: v for k, v in params.items() if k not in self.hidden}
-        return url_for(self.endpoint, **self.view_args, **params)
+        """url_for's result for this view with these query parameters, built without url_for."""
+        items = [(k, v) for k, v in params.items() if k not in self.hidden and v is not None]
+        return f"{self._base_url}?{urlencode(items, safe=_QUERY_SAFE)}" if items else self._base_url
+
+    def id_link(self, endpoint: str, key: str) -> Callable[[int], str]:
+        """Links to one row's page that come back to this table (next=), for every row of the page:
+        url_for once, then string joins, since only the id differs from row to row."""
+        prefix, _, query = url_for(endpoint, **{key: 1}, next=self.current_url).partition("?")
+        if not prefix.endswith("/1"):
+            raise ValueError(f"{endpoint}: the id is not the last path segment")
+        prefix, query = prefix[:-1], "?" + query
+        return lambda row_id: f"{prefix}{int(row_id)}{query}"
 
     def url(self, **changes: Any) -> str:
         """This view's URL with some of its state changed (page, per_page, ...)."""
@@ -115,7 +151,7 @@ class TablePage:
             return None
         return "descending" if self.state.desc else "ascending"
 
-    @property
+    @cached_property
     def current_url(self) -> str:
         return self.url()
 
@@ -164,6 +200,25 @@ class TablePage:
         else:
             total = f"about {self.total:,}"
         return f"Showing {first:,}\u2013{last:,} of {total}"
+
+
+def render_table(template: str, title: str, read: Read, state: ListState, context: Callable[[], dict],
+                 **page: Any) -> str:
+    """A table page whose body (filters, table, pager) is cached per list state and role under the
+    domains of the read it shows, so the same writes invalidate it. The body holds nothing of the
+    user but the role: the CSRF token is filled in per request, the header is drawn around it."""
+    key = (state.cache_args(), current_user.role, template)
+    body = read.derived("html").get(key, lambda: _render_shared(template, context()))
+    return render_template("table_page.html", title=title, body=Markup(body.replace(_CSRF_MARK, generate_csrf())),
+                           **page)
+
+
+def _render_shared(template: str, context: dict) -> str:
+    g.rendering_shared_fragment = True
+    try:
+        return render_template(template, **context)
+    finally:
+        g.rendering_shared_fragment = False
 
 
 def table_page(state: ListState, result: dict[str, Any], endpoint: str | None = None,

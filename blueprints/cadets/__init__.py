@@ -9,7 +9,7 @@ from blueprints.core.errors import BadRequest, Conflict, ValidationError
 from blueprints.core.operations.cadets import archive_cadets, create_cadet, restore_cadets, update_cadet
 from blueprints.core.operations.grades import update_grade
 from blueprints.core.operations.merits import record_merit
-from blueprints.core.reads.cadets import CADET_SPEC, filter_options, get_cadet, iter_cadets, list_cadets
+from blueprints.core.reads.cadets import CADET_SPEC, CADETS_LIST, filter_options, get_cadet, iter_cadets, list_cadets
 from blueprints.pages_common import (
     actor,
     back,
@@ -21,6 +21,7 @@ from blueprints.pages_common import (
     list_state,
     next_url,
     plural,
+    render_table,
     safe_next,
     table_page,
     this_url,
@@ -47,10 +48,10 @@ CSV_COLUMNS = [
 
 @bp.route("/")
 @page_route(*STAFF)
-def index():
+def index() -> str:
     state = list_state(CADET_SPEC)
-    table = table_page(state, list_cadets(state, clamp_page=True))
-    return render_template("cadets/list.html", table=table, options=filter_options())
+    return render_table("cadets/_table.html", "Cadets", CADETS_LIST, state, lambda: {
+        "table": table_page(state, list_cadets(state, clamp_page=True)), "options": filter_options()})
 
 
 @bp.route("/export.csv")

@@ -20,7 +20,7 @@ from blueprints.core.cache import Read, clear_users, prefetch
 from blueprints.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from blueprints.core.extensions import login_manager
 from blueprints.core.operations import unit_of_work
-from models import ApiToken, User, db, utcnow
+from models import ApiToken, User, UserSettings, db, utcnow
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -28,6 +28,7 @@ LOCKOUT = timedelta(minutes=30)
 TOKEN_PREFIX = "mst_"
 _TOUCH_EVERY = timedelta(minutes=5)
 TOKEN_READ = Read("users:token", ("users",))
+SESSION_USER_READ = Read("users:session", ("users",))  # the signed-in page user: no query per page view
 _last_touch: dict[int, datetime] = {}
 
 
@@ -50,8 +51,31 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.is_active else None
+        if not (user_id.isascii() and user_id.isdigit()) or int(user_id) > 2**31 - 1:
+            return None
+        found = SESSION_USER_READ.get(int(user_id), lambda: _session_user(int(user_id)))
+        return _detached_user(found) if found is not None and found["is_active"] else None
+
+
+def _session_user(user_id: int) -> dict[str, Any] | None:
+    """What a signed-in page needs of its user, as plain data (never the password hash)."""
+    row = db.session.execute(
+        select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
+               UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode)
+        .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == user_id)
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _detached_user(found: dict[str, Any]) -> User:
+    """A User built from cached plain data, like the API's token user: operations that change the
+    user load the row themselves."""
+    data = dict(found)
+    prefs = {k: data.pop(k) for k in ("page_size", "dark_mode", "compact_mode")}
+    user = User(**data)
+    if prefs["page_size"] is not None:
+        user.settings = UserSettings(user_id=user.id, **prefs)
+    return user
 
 
 @cache

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint
 
 from blueprints.core.auth import STAFF, page_route
 from blueprints.core.reads.cadets import filter_options
-from blueprints.core.reads.grades import GRADE_SPEC, iter_grades, list_grades
-from blueprints.pages_common import csv_response, csv_rows, list_state, table_page
+from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, iter_grades, list_grades
+from blueprints.pages_common import csv_response, csv_rows, list_state, render_table, table_page
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
 
@@ -34,10 +34,11 @@ CSV_COLUMNS = [
 
 @bp.route("/")
 @page_route(*STAFF)
-def index():
+def index() -> str:
     state = list_state(GRADE_SPEC)
-    table = table_page(state, list_grades(state, clamp_page=True))
-    return render_template("grades/list.html", table=table, options=filter_options())
+    return render_table("grades/_table.html", "Grades", GRADES_LIST, state, lambda: {
+        "table": table_page(state, list_grades(state, clamp_page=True)), "options": filter_options()},
+        body_class="page-grades")
 
 
 @bp.route("/export.csv")

@@ -112,11 +112,12 @@ def reset_password(actor: User, user_id: int, new_password: str) -> None:
 
 def change_password(actor: User, current: str, new_password: str) -> None:
     """A user changes their own password, proving they know the current one."""
-    if not check_password_hash(actor.password_hash, current or ""):
+    user = _get(actor.id)  # the actor may be a detached copy from the cache
+    if not check_password_hash(user.password_hash, current or ""):
         raise ValidationError("The current password is wrong.", {"current_password": ["is not correct"]})
     _check_password(new_password or "", "new_password")
-    with unit_of_work() as session:
-        actor.password_hash = generate_password_hash(new_password)
+    with unit_of_work(clear_users) as session:
+        user.password_hash = generate_password_hash(new_password)
         record_audit(session, actor.id, "users", "UPDATE", actor.id, {"action": "change-password"})
 
 
@@ -125,8 +126,9 @@ def update_preferences(actor: User, data: Mapping[str, Any]) -> None:
     values = validate(data, PREFERENCE_FIELDS, partial=True)
     if "page_size" in values:
         values["page_size"] = int(values["page_size"])
-    with unit_of_work() as session:
-        settings = actor.settings or UserSettings(user_id=actor.id)
+    with unit_of_work(clear_users) as session:  # the signed-in user's cached copy holds the preferences
+        settings = session.scalar(select(UserSettings).where(UserSettings.user_id == actor.id)) \
+            or UserSettings(user_id=actor.id)
         for key, value in values.items():
             setattr(settings, key, value)
         session.add(settings)
