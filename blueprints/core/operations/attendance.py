@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
-from blueprints.core.database import is_postgres
+from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
@@ -51,7 +51,7 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
     if len(statuses) > MAX_BULK:
         raise ValidationError(f"At most {MAX_BULK} cadets per call.", {"cadet_ids": [f"at most {MAX_BULK}"]})
     ids = sorted(statuses)
-    with unit_of_work(clear_attendance) as session:
+    with unit_of_work(clear_attendance, analyzed_after(len(ids), "attendance_records")) as session:
         _lock_day(session, day_id)
         known = set(session.scalars(select(Cadet.id).where(Cadet.id.in_(ids))))
         unknown = [i for i in ids if i not in known]

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_cadets
+from blueprints.core.database import analyzed_after
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
@@ -136,7 +137,7 @@ def import_cadets(actor: User, rows: Any) -> int:
                         for i, sid in enumerate(student_ids) if sid in taken})
     now = utcnow()
     race = Conflict("A student ID was taken meanwhile; nothing was imported.")
-    with unit_of_work(clear_cadets, conflict=race) as session:
+    with unit_of_work(clear_cadets, analyzed_after(len(clean), "cadets", "grades"), conflict=race) as session:
         new_ids = list(session.scalars(
             insert(Cadet).returning(Cadet.id),
             [{"status": "Ongoing", "is_archived": False, "created_at": now, "updated_at": now, **r}

@@ -167,25 +167,29 @@ def merit_history(cadet_id: int) -> list[dict[str, Any]]:
     ).mappings()]
 
 
-def distinct_values(column: str) -> list:
-    """Distinct non-null values of an indexed cadets column by skipping through its index (a
-    "loose index scan"): one probe per distinct value instead of reading every row."""
-    if column not in ("company", "platoon", "course", "year_level"):
-        raise ValueError(column)
-    sql = text(f"""
-        WITH RECURSIVE v(x) AS (
-            SELECT MIN({column}) FROM cadets
+_MENU_COLUMNS = ("company", "platoon", "course", "year_level")
+
+
+def distinct_values() -> dict[str, list]:
+    """Distinct non-null values of each indexed menu column of cadets, in one statement, by skipping
+    through each column's index (a "loose index scan"): one probe per distinct value, not per row."""
+    parts = [f"""SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM (
+        WITH RECURSIVE v(x, n) AS (
+            SELECT MIN({column}), 1 FROM cadets
             UNION ALL
-            SELECT (SELECT MIN({column}) FROM cadets WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL
-        ) SELECT x FROM v WHERE x IS NOT NULL""")
-    return list(db.session.scalars(sql))
+            SELECT (SELECT MIN({column}) FROM cadets WHERE {column} > v.x), v.n + 1 FROM v WHERE v.x IS NOT NULL
+        ) SELECT x, n FROM v WHERE x IS NOT NULL) AS {column}_values""" for column in _MENU_COLUMNS]
+    out: dict[str, list] = {column: [] for column in _MENU_COLUMNS}
+    for column, value, _ in db.session.execute(text(" UNION ALL ".join(parts) + " ORDER BY name, n")):
+        out[column].append(int(value) if column == "year_level" else value)
+    return out
 
 
 def filter_options() -> dict[str, list]:
     """Distinct companies, platoons, courses and years for the filter menus (cached)."""
 
     def build() -> dict[str, list]:
-        out = {name: distinct_values(name) for name in ("company", "platoon", "course", "year_level")}
+        out = distinct_values()
         out["status"] = list(CADET_STATUSES)
         out["remarks"] = list(REMARKS)
         return out
