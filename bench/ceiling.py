@@ -1,7 +1,8 @@
-"""The ceiling: waitress with Muster's settings serving fixed, precomputed bodies (no app, no database).
+"""The ceiling: Muster's server (server.py: the same worker processes, waitress settings and shared
+socket) serving fixed, precomputed bodies (no app, no database).
 
-`python -m bench.ceiling MANIFEST` where MANIFEST is JSON: {"port", "threads", "connection_limit",
-"channel_timeout", "bodies": {"/path?query": {"body_b64", "headers": [[name, value], ...]}}}.
+`python -m bench.ceiling MANIFEST` where MANIFEST is JSON: {"port", "workers", "threads",
+"connection_limit", "channel_timeout", "bodies": {"/path?query": {"body_b64", "headers": [[name, value], ...]}}}.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import base64
 import json
 import sys
 
-from waitress import serve
+import server
 
 
 def make_app(bodies: dict[str, dict]):
@@ -34,9 +35,10 @@ def make_app(bodies: dict[str, dict]):
 def main() -> None:
     with open(sys.argv[1]) as fh:
         manifest = json.load(fh)
-    serve(make_app(manifest["bodies"]), host="127.0.0.1", port=manifest["port"], threads=manifest["threads"],
-          connection_limit=manifest["connection_limit"], channel_timeout=manifest["channel_timeout"],
-          ident="ceiling")
+    app = make_app(manifest["bodies"])
+    server.serve(lambda: app, server.ServerOptions(
+        "127.0.0.1", manifest["port"], workers=manifest["workers"], threads=manifest["threads"],
+        connection_limit=manifest["connection_limit"], channel_timeout=manifest["channel_timeout"], ident="ceiling"))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""`make bench`: seed PostgreSQL, serve Muster under waitress, drive wrk on loopback, write docs/performance.md.
+"""`make bench`: seed PostgreSQL, serve Muster (`python app.py`, one worker per core), drive wrk on
+loopback, and write docs/performance.md, with an optional comparison server measured in the same run.
 
-Bounded (about 10 minutes on 2 cores) and tidy: the database `muster_bench` and Redis db 7 are its own,
+Bounded (about 15 minutes on 2 cores) and tidy: the database `muster_bench` and Redis db 7 are its own,
 and every process it starts is stopped again, also on Ctrl-C or an error.
 
-    python -m bench.run [--sizes 10000,100000] [--duration 6] [--no-write-doc]
+    python -m bench.run [--sizes 10000,100000] [--duration 5] [--rounds 2] [--no-write-doc]
+
+The comparison server (e.g. ../shared/peer, the design Muster replaces) is given by environment:
+PEER_URL (cache on) and PEER_COLD_URL (cache off) holding PEER_SIZE cadets (default 10000), and
+PEER_BIG_COLD_URL holding PEER_BIG_SIZE cadets (default 100000), all with the Bearer token PEER_TOKEN.
+Muster and the peer are measured in interleaved rounds (Muster, peer, Muster, peer...) and each
+figure is the median of its rounds, so both see the same machine.
 """
 
 from __future__ import annotations
@@ -47,23 +54,22 @@ DAYS = 20
 ANALYSIS = "## Analysis"  # docs/performance.md keeps this section (written by hand) across runs
 ADMIN, PASSWORD = "bench-admin", "bench-" + secrets.token_urlsafe(12)
 
-# (label, path, kind): kind "api" uses the token, "page" the session cookie.
+DEEP = "grades sort=-final_grade page=1900"
+# (label, path, kind, the peer's equivalent or None): kind "api" uses the token, "page" the session cookie.
+# The peer cannot sort grades, so its deep page is page 1,900 in id order.
 READ_PATHS = [
-    ("cadets limit=50 (page 1)", "/api/cadets?limit=50", "api"),
-    ("cadets limit=100", "/api/cadets?limit=100", "api"),
-    ("grades limit=100 sort=-final_grade", "/api/grades?limit=100&sort=-final_grade", "api"),
-    ("cadets page=1900 limit=50", "/api/cadets?page=1900&limit=50", "api"),
-    ("cadets company=Alpha search=a", "/api/cadets?company=Alpha&search=a", "api"),
-    ("cadets HTML page (50 rows)", "/cadets/?per_page=50", "page"),
-    ("grades HTML page (50 rows)", "/grades/?per_page=50", "page"),
+    ("cadets limit=50 (page 1)", "/api/cadets?limit=50", "api", "/api/cadets?limit=50"),
+    ("cadets limit=100", "/api/cadets?limit=100", "api", "/api/cadets?limit=100"),
+    ("grades limit=100", "/api/grades?limit=100", "api", "/api/grades?limit=100"),
+    ("cadets company=Alpha limit=50", "/api/cadets?company=Alpha&limit=50", "api",
+     "/api/cadets?company=Alpha&limit=50"),
+    ("grades limit=50", "/api/grades?limit=50", "api", None),
+    (DEEP, "/api/grades?sort=-final_grade&page=1900&limit=50", "api", "/api/grades?page=1900&limit=50"),
+    ("cadets HTML page (50 rows)", "/cadets/?per_page=50", "page", None),
+    ("grades HTML page (50 rows)", "/grades/?per_page=50", "page", None),
 ]
-FLOORS = {  # the floor's equivalent of each API path
-    "/api/cadets?limit=50": {"limit": 50},
-    "/api/cadets?limit=100": {"limit": 100},
-    "/api/grades?limit=100&sort=-final_grade": {"limit": 100, "sort": "-final_grade"},
-    "/api/cadets?page=1900&limit=50": {"limit": 50, "page": 1900},
-    "/api/cadets?company=Alpha&search=a": {"limit": 50, "search": {"company": "Alpha", "search": "a"}},
-}
+HTML_TWINS = {"cadets HTML page (50 rows)": "cadets limit=50 (page 1)", "grades HTML page (50 rows)": "grades limit=50"}
+BIG_PATHS = ("cadets limit=50 (page 1)", DEEP)  # at 100k: the deep page against the peer, memory under load
 
 
 @dataclass
@@ -158,7 +164,6 @@ class Bench:
         return self.flask("create-token", ADMIN).splitlines()[-1].strip()
 
     def serve_app(self, cache: bool, monitoring: bool = True) -> tuple[subprocess.Popen, str]:
-        redis.Redis.from_url(REDIS_URL).flushdb()
         port = free_port()
         proc = self.start([PYTHON, "app.py"], self.env(PORT=str(port), MUSTER_CACHE="on" if cache else "off",
                                                       MUSTER_MONITORING="on" if monitoring else "off"),
@@ -171,6 +176,7 @@ class Bench:
         port = free_port()
         manifest = self.workdir / "ceiling.json"
         manifest.write_text(json.dumps({"port": port, "threads": int(os.environ.get("WAITRESS_THREADS", 8)),
+                                        "workers": int(os.environ.get("MUSTER_WORKERS", os.cpu_count() or 1)),
                                         "connection_limit": 200, "channel_timeout": 60, "bodies": bodies}))
         proc = self.start([PYTHON, "-m", "bench.ceiling", str(manifest)], self.env(), f"ceiling-{port}")
         base = f"http://127.0.0.1:{port}"
@@ -274,22 +280,27 @@ def _cookie(headers: dict[str, str]) -> str:
 
 
 class RssSampler:
-    """Largest resident set of one process while it is under load, from /proc/<pid>/status."""
+    """Largest resident set of a server (the supervisor and all its workers together) under load."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak_kb, self._stop = pid, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _tree(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True).stdout
+        return [self.pid, *map(int, out.split())]
+
     def _run(self) -> None:
         while not self._stop.wait(0.25):
-            try:
-                status = Path(f"/proc/{self.pid}/status").read_text()
-            except OSError:
-                return
-            found = re.search(r"VmRSS:\s+(\d+) kB", status)
-            if found:
-                self.peak_kb = max(self.peak_kb, int(found.group(1)))
+            total = 0
+            for pid in self._tree():
+                try:
+                    found = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+                except OSError:
+                    continue
+                total += int(found.group(1)) if found else 0
+            self.peak_kb = max(self.peak_kb, total)
 
     def stop(self) -> float:
         self._stop.set()
@@ -300,51 +311,97 @@ class RssSampler:
 # --- one dataset ---------------------------------------------------------------------------
 
 
+@dataclass
+class Peer:
+    """The comparison server: warm and cold base URLs for one data size, and its token."""
+
+    size: int
+    warm: str | None
+    cold: str | None
+    token: str
+
+    @classmethod
+    def from_env(cls, cadets: int) -> Peer | None:
+        token = os.environ.get("PEER_TOKEN", "")
+        if cadets == int(os.environ.get("PEER_SIZE", 10_000)) and os.environ.get("PEER_URL"):
+            return cls(cadets, os.environ["PEER_URL"], os.environ.get("PEER_COLD_URL"), token)
+        if cadets == int(os.environ.get("PEER_BIG_SIZE", 100_000)) and os.environ.get("PEER_BIG_COLD_URL"):
+            return cls(cadets, None, os.environ["PEER_BIG_COLD_URL"], token)
+        return None
+
+
 def run_dataset(b: Bench, cadets: int, token: str) -> None:
     label = f"{cadets // 1000}k"
+    big = cadets > min(b.args.sizes)
     api_headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
-    paths = [p for p in READ_PATHS if cadets >= 100_000 or "page=1900" not in p[1]]
-
-    # Cold: MUSTER_CACHE=off, every request reaches PostgreSQL.
-    proc, base = b.serve_app(cache=False)
-    headers = {"api": api_headers, "page": {"Cookie": sign_in(base), "Accept-Encoding": "gzip"}}
-    rss = RssSampler(proc.pid)
-    for what, path, kind in paths:
-        run_path(b, label, what, base + path, headers[kind], "cold")
-    b.facts[f"rss_cold_{label}"] = rss.stop()
-    b.stop(proc)
-
-    if cadets == min(b.args.sizes):
-        guarded(b, label, "monitoring off", monitoring_off, b, label, api_headers)
-
-    # Warm: cache on; the same paths, then the ceiling with the very bodies the app served.
-    proc, base = b.serve_app(cache=True)
-    headers["page"] = {"Cookie": sign_in(base), "Accept-Encoding": "gzip"}
-    rss = RssSampler(proc.pid)
+    paths = [p for p in READ_PATHS if (p[0] in BIG_PATHS if big else p[0] != DEEP)]
+    peer = Peer.from_env(cadets)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    warm_proc, warm = b.serve_app(cache=True)
+    cold_proc, cold = b.serve_app(cache=False)
+    headers = {warm: {"api": api_headers, "page": {"Cookie": sign_in(warm), "Accept-Encoding": "gzip"}},
+               cold: {"api": api_headers, "page": {"Cookie": sign_in(cold), "Accept-Encoding": "gzip"}}}
+    rss = {"warm": RssSampler(warm_proc.pid), "cold": RssSampler(cold_proc.pid)}
     bodies: dict[str, dict] = {}
-    for what, path, kind in paths:
-        captured = run_path(b, label, what, base + path, headers[kind], "warm")
-        if captured is not None:
-            bodies[path] = captured
-    guarded(b, label, "writes", writes, b, label, base, api_headers, cadets)
-    b.facts[f"rss_warm_{label}"] = rss.stop()
+    for what, path, kind, peer_path in paths:
+        runs: dict[str, list[dict]] = {}
+        for _ in range(b.args.rounds):  # interleaved: every server sees the same machine
+            for mode, base in (("warm", warm), ("cold", cold)):
+                captured = run_path(b, base + path, headers[base][kind], runs.setdefault(mode, []))
+                if captured is not None and mode == "warm":
+                    bodies[path] = captured
+                peer_base = getattr(peer, mode, None) if peer and peer_path else None
+                if peer_base:
+                    peer_headers = {"Authorization": f"Bearer {peer.token}", "Accept-Encoding": "gzip"}
+                    run_path(b, peer_base + peer_path, peer_headers, runs.setdefault(f"peer {mode}", []))
+        for mode, results in runs.items():
+            record_median(b, label, what, mode, results)
+    for mode, sampler in rss.items():
+        b.facts[f"rss_{mode}_{label}"] = sampler.stop()
+    if not big:
+        guarded(b, label, "writes", writes, b, label, warm, api_headers, cadets)
+    b.stop(warm_proc)
+    b.stop(cold_proc)
+    if not big:
+        guarded(b, label, "monitoring off", monitoring_off, b, label, api_headers)
+        ceiling(b, label, bodies, paths)
+    floors(b, label, token, paths)
+
+
+def ceiling(b: Bench, label: str, bodies: dict[str, dict], paths: list) -> None:
+    if not bodies:
+        return
+    proc, base = b.serve_ceiling(bodies)
+    for what, path, kind, _ in paths:
+        if path in bodies and kind == "api":
+            result = b.wrk(base + path, {"Accept-Encoding": "gzip"})
+            b.record(label, what, "ceiling", result, len(base64.b64decode(bodies[path]["body_b64"])))
     b.stop(proc)
 
-    if bodies:
-        proc, base = b.serve_ceiling(bodies)
-        for what, path, _ in paths:
-            if path in bodies:
-                result = b.wrk(base + path, {"Accept-Encoding": "gzip"})
-                b.record(label, what, "ceiling", result, len(base64.b64decode(bodies[path]["body_b64"])))
-        b.stop(proc)
 
+def floors(b: Bench, label: str, token: str, paths: list) -> None:
+    """The app's own SQL for each API path, replayed on one prepared connection (bench/floor.py)."""
     dsn = f"{PG}/{DB_NAME}"
-    for what, path, _ in paths:
-        if path in FLOORS:
-            found = floor.measure(dsn, **FLOORS[path])
-            b.rows.append(Row(label, what, "floor (1 thread)", 1000 / found["mean"], found["p50"], None,
-                              found["p99"], found["bytes"], f"mean {found['mean']:.2f} ms over {found['runs']} runs"))
-            print(f"  {label:>4} floor          {what:<38} mean {found['mean']:.2f} ms", flush=True)
+    env = {"DATABASE_URL": f"{PG}/{DB_NAME}", "REDIS_URL": "", "MUSTER_ENV": "development"}
+    for what, path, kind, _ in paths:
+        if kind != "api":
+            continue
+        found = floor.measure(dsn, floor.capture(path, token, env))
+        b.rows.append(Row(label, what, "floor (1 thread)", 1000 / found["mean"], found["p50"], None,
+                          found["p99"], found["bytes"], f"mean {found['mean']:.2f} ms over {found['runs']} runs"))
+        print(f"  {label:>4} floor          {what:<38} mean {found['mean']:.2f} ms", flush=True)
+
+
+def record_median(b: Bench, label: str, what: str, mode: str, results: list[dict]) -> None:
+    done = [r for r in results if r.get("rps")]
+    if not done:
+        note = next((r["skipped"] for r in results if "skipped" in r), "no result")
+        b.rows.append(Row(label, what, mode, note=note))
+        return
+    done.sort(key=lambda r: r["rps"])
+    median = done[len(done) // 2]
+    note = f"median of {len(done)}: " + ", ".join(f"{r['rps']:.0f}" for r in done) if len(done) > 1 else ""
+    b.record(label, what, mode, median, median.get("size"), note)
 
 
 def guarded(b: Bench, label: str, what: str, step, *args) -> None:
@@ -356,28 +413,38 @@ def guarded(b: Bench, label: str, what: str, step, *args) -> None:
         print(f"  {label:>4} {what}: error {exc!r}", flush=True)
 
 
-def run_path(b: Bench, label: str, what: str, url: str, headers: dict, mode: str) -> dict | None:
-    """Probe, then load one path; returns its body and headers for the ceiling, or None if skipped."""
+def run_path(b: Bench, url: str, headers: dict, results: list[dict]) -> dict | None:
+    """Probe, then load one URL, appending the wrk result; returns the body and headers for the
+    ceiling, or None if it did not answer 200."""
     status, response_headers, body = fetch(url, headers)
     if status != 200:
-        b.rows.append(Row(label, what, mode, note=f"skipped: HTTP {status or 'no answer'}"))
-        print(f"  {label:>4} {mode:<14} {what:<38} skipped (HTTP {status})", flush=True)
+        results.append({"skipped": f"skipped: HTTP {status or 'no answer'}"})
+        print(f"  skipped {url} (HTTP {status})", flush=True)
         return None
-    fetch(url, headers)  # warm: the first request fills the cache
+    fetch(url, headers)  # the first request fills the cache
     result = b.wrk(url, headers)
-    b.record(label, what, mode, result, len(body))
+    result["size"] = len(body)
+    results.append(result)
     keep = [(k, v) for k, v in response_headers.items() if k.lower() in ("content-type", "content-encoding", "etag",
                                                                          "vary", "cache-control")]
     return {"body_b64": base64.b64encode(body).decode(), "headers": keep}
 
 
 def monitoring_off(b: Bench, label: str, api_headers: dict) -> None:
-    """The cost of the monitoring side-car: the cadets list warm and cold with MUSTER_MONITORING=off."""
-    for cache in (False, True):
-        proc, base = b.serve_app(cache=cache, monitoring=False)
-        mode = ("warm" if cache else "cold") + ", mon. off"
-        run_path(b, label, "cadets limit=50 (page 1)", base + "/api/cadets?limit=50", api_headers, mode)
-        b.stop(proc)
+    """The cost of the monitoring side-car: the cadets list, on and off, interleaved, warm and cold."""
+    what, path = "cadets limit=50 (page 1)", "/api/cadets?limit=50"
+    for cache in (True, False):
+        on_proc, on = b.serve_app(cache=cache)
+        off_proc, off = b.serve_app(cache=cache, monitoring=False)
+        runs: dict[str, list[dict]] = {}
+        mode = "warm" if cache else "cold"
+        for _ in range(b.args.rounds + 1):
+            run_path(b, on + path, api_headers, runs.setdefault(f"{mode}, mon. on", []))
+            run_path(b, off + path, api_headers, runs.setdefault(f"{mode}, mon. off", []))
+        for name, results in runs.items():
+            record_median(b, label, what, name, results)
+        b.stop(on_proc)
+        b.stop(off_proc)
 
 
 def writes(b: Bench, label: str, base: str, api_headers: dict, cadets: int) -> None:
@@ -445,62 +512,68 @@ def _find(rows: list[Row], dataset: str, what: str, mode: str) -> Row | None:
 
 
 def targets(b: Bench) -> str:
-    """Each target of the issue against what this run measured."""
+    """Each target of the performance issue against what this run measured."""
     out = ["| target | measured | met |", "|---|---|---|"]
 
     def line(target: str, measured: str, ok: bool | None) -> None:
         out.append(f"| {target} | {measured} | {'yes' if ok else 'no' if ok is not None else 'n/a'} |")
 
     rows = b.rows
-    for label in sorted({r.dataset for r in rows}):
-        for what, _path, kind in READ_PATHS:
+    for label in sorted({r.dataset for r in rows}, key=lambda x: int(x[:-1])):
+        for what, _path, kind, _peer in READ_PATHS:
             if kind != "api":
                 continue
             warm, cold = _find(rows, label, what, "warm"), _find(rows, label, what, "cold")
-            ceiling, fl = _find(rows, label, what, "ceiling"), _find(rows, label, what, "floor (1 thread)")
+            peer_warm, peer_cold = _find(rows, label, what, "peer warm"), _find(rows, label, what, "peer cold")
+            ceiling = _find(rows, label, what, "ceiling")
+            if warm and peer_warm:
+                line(f"{label} warm {what}: >= 4x the peer", f"x{warm.rps / peer_warm.rps:.2f} "
+                     f"({warm.rps:.0f} / {peer_warm.rps:.0f} req/s)", warm.rps >= 4 * peer_warm.rps)
             if warm and ceiling:
-                line(f"{label} warm {what}: >= 0.5x ceiling req/s, p99 < 15 ms",
-                     f"{warm.rps / ceiling.rps:.2f}x ceiling ({warm.rps:.0f} / {ceiling.rps:.0f}), p99 {warm.p99:.1f}",
+                line(f"{label} warm {what}: >= 0.5x the ceiling (same processes), p99 < 15 ms",
+                     f"x{warm.rps / ceiling.rps:.2f} ({warm.rps:.0f} / {ceiling.rps:.0f}), p99 {warm.p99:.1f} ms",
                      warm.rps >= 0.5 * ceiling.rps and warm.p99 < 15)
-            if cold and fl and ceiling:
-                budget = 2.5 * (1000 / fl.rps) + 1000 / ceiling.rps
-                cost = 1000 / cold.rps
-                line(f"{label} cold {what}: cost <= 2.5x floor + ceiling cost, p99 < 40 ms",
-                     f"{cost:.2f} ms/req vs budget {budget:.2f} (floor {1000 / fl.rps:.2f}), p99 {cold.p99:.1f}",
-                     cost <= budget and cold.p99 < 40)
-        first = "cadets limit=50 (page 1)"
-        for deep in ("cadets page=1900 limit=50", "grades limit=100 sort=-final_grade"):
-            for mode in ("warm", "cold"):
-                a, d = _find(rows, label, first, mode), _find(rows, label, deep, mode)
-                if a and d:
-                    line(f"{label} {mode} {deep}: within 1.5x of page 1", f"{a.rps / d.rps:.2f}x page 1's cost",
-                         a.rps / d.rps <= 1.5)
-        for page, api in (("cadets HTML page (50 rows)", first),):
+            if cold and peer_cold:
+                factor = 10 if what == DEEP else 3
+                line(f"{label} cold {what}: >= {factor}x the peer", f"x{cold.rps / peer_cold.rps:.2f} "
+                     f"({cold.rps:.0f} / {peer_cold.rps:.0f} req/s)", cold.rps >= factor * peer_cold.rps)
+        for page, api in HTML_TWINS.items():
             for mode in ("warm", "cold"):
                 h, a = _find(rows, label, page, mode), _find(rows, label, api, mode)
                 if h and a:
-                    line(f"{label} {mode} HTML table vs API (50 rows): within 1.5x", f"{a.rps / h.rps:.2f}x",
-                         a.rps / h.rps <= 1.5)
+                    line(f"{label} {mode} {page}: within 1.5x of its API's cost ({api})",
+                         f"{a.rps / h.rps:.2f}x ({h.rps:.0f} vs {a.rps:.0f} req/s)", a.rps / h.rps <= 1.5)
+        mix = _find(rows, label, "write mix: grade PATCH + bulk attendance x50", "warm")
+        if mix:
+            line(f"{label} write mix >= 3x the 60-67 req/s measured before (200 req/s)", f"{mix.rps:.0f} req/s",
+                 mix.rps >= 200)
+        for mode in ("warm", "cold"):
+            on = _find(rows, label, "cadets limit=50 (page 1)", f"{mode}, mon. on")
+            off = _find(rows, label, "cadets limit=50 (page 1)", f"{mode}, mon. off")
+            if on and off:
+                gap = abs(1 - on.rps / off.rps) * 100
+                line(f"{label} {mode} monitoring on vs off: <= 3% apart", f"on {on.rps:.0f} vs off {off.rps:.0f} "
+                     f"req/s ({gap:.1f}% apart)", gap <= 3)
         for key, name, limit in (("bulk_attendance_5000", "bulk attendance, 5,000 cadets, one call", 1.0),
                                  ("import_5000", "import of 5,000 cadets", 2.0)):
             if f"{key}_{label}" in b.facts:
                 seconds, status = b.facts[f"{key}_{label}"]
                 line(f"{label} {name} < {limit:g} s", f"{seconds:.2f} s (HTTP {status})",
                      seconds < limit and status in (200, 201))
-        for mode in ("warm", "cold"):
-            if f"rss_{mode}_{label}" in b.facts:
-                mb = b.facts[f"rss_{mode}_{label}"]
-                line(f"{label} app process RSS under {mode} load < 200 MB", f"{mb:.0f} MB", mb < 200)
-    if "seed_100000" in b.facts:
-        line("`seed --cadets 100000` (20 days) < 60 s", f"{b.facts['seed_100000']:.1f} s", b.facts["seed_100000"] < 60)
-    for label in sorted({r.dataset for r in rows}):
-        for mode in ("warm", "cold"):
-            on = _find(rows, label, "cadets limit=50 (page 1)", mode)
-            off = _find(rows, label, "cadets limit=50 (page 1)", f"{mode}, mon. off")
-            if on and off:
-                line(f"{label} {mode} monitoring cost (cadets list)", f"on {on.rps:.0f} vs off {off.rps:.0f} req/s "
-                     f"({(1 - on.rps / off.rps) * 100:.0f}% slower)", None)
+        if f"rss_warm_{label}" in b.facts:
+            mb = b.facts[f"rss_warm_{label}"]
+            line(f"{label} resident memory of all workers under load < 400 MB", f"{mb:.0f} MB (warm server)",
+                 mb < 400)
     return "\n".join(out)
+
+
+def _peer_line() -> str:
+    if not os.environ.get("PEER_URL"):
+        return "none given (PEER_URL unset)"
+    return (f"PEER_URL={os.environ['PEER_URL']} (cache on), PEER_COLD_URL={os.environ.get('PEER_COLD_URL')} "
+            f"(cache off), {os.environ.get('PEER_SIZE', 10000)} cadets; PEER_BIG_COLD_URL="
+            f"{os.environ.get('PEER_BIG_COLD_URL')} ({os.environ.get('PEER_BIG_SIZE', 100000)} cadets): "
+            "../shared/peer (Django + DRF + django-redis + gunicorn, 2 x cores + 1 sync workers)")
 
 
 def write_doc(b: Bench, started: datetime, seconds: float) -> str:
@@ -515,14 +588,20 @@ The latest output of `make bench` (`python -m bench.run {' '.join(sys.argv[1:])}
 - Machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM, Linux {info['kernel']},
   Python {info['python']}, {info['postgres']}, {info['wrk']}
 - Data: `flask --app app seed --cadets N --days {DAYS}` into a fresh PostgreSQL database ({seeds})
-- Server: `python app.py` (waitress, {os.environ.get('WAITRESS_THREADS', '8')} threads, MUSTER_ENV=production),
-  Redis db 7; cold = `MUSTER_CACHE=off`, warm = cache on (the API serves its stored gzip body)
+- Server: `python app.py`: {os.environ.get('MUSTER_WORKERS', os.cpu_count())} waitress worker processes of
+  {os.environ.get('WAITRESS_THREADS', '8')} threads on one socket, MUSTER_ENV=production, Redis db 7;
+  cold = `MUSTER_CACHE=off`, warm = cache on (the API serves its stored gzip body)
+- Peer: {_peer_line()}
+- Rounds: Muster warm, peer warm, Muster cold, peer cold, repeated {b.args.rounds} times per path; each figure is the
+  median of its rounds (the note lists every round)
 - Load: `wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{b.args.duration}s --timeout 5s -s bench/report.lua` on 127.0.0.1 with
   `Accept-Encoding: gzip`, a Bearer token (API) or a session cookie (pages); the write mix is
   `bench/writes.lua` (grade PATCH and bulk attendance of 50 cadets, alternating)
-- Ceiling: `python -m bench.ceiling`, the same waitress settings serving the very body the app served
-- Floor: in-process, one raw psycopg 3 query of the same page plus its count, orjson, gzip (`bench/floor.py`),
-  one thread in a loop; its req/s column is 1000 / mean ms
+- Ceiling: `python -m bench.ceiling`: the same server (server.py, same worker count and threads) serving
+  the very bodies the app served, with no app behind them
+- Floor: the app's own SQL for the request (captured from one cold request), replayed on one prepared
+  psycopg 3 connection in autocommit, plus orjson and gzip (`bench/floor.py`); one thread in a loop,
+  so a lower bound of a cold request's work; its req/s column is 1000 / mean ms
 
 ## Results
 
@@ -544,7 +623,8 @@ The latest output of `make bench` (`python -m bench.run {' '.join(sys.argv[1:])}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="cadet counts to bench, comma-separated")
-    parser.add_argument("--duration", type=int, default=6, help="seconds of wrk per measurement")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per path (median reported)")
     parser.add_argument("--no-write-doc", action="store_true", help="print the report, leave docs/ alone")
     parser.add_argument("--keep-db", action="store_true", help="leave muster_bench in place afterwards")
     args = parser.parse_args(argv)
