@@ -290,6 +290,19 @@ class SystemSetting(db.Model):
     value: Mapped[str] = mapped_column(String(200))
 
 
+class CacheClear(db.Model):
+    """A cache clear that could not reach Redis after its write committed. Any process applies it
+    once Redis answers (blueprints/core/cache.py), so no process serves the stale value for long,
+    even if the writer has exited."""
+
+    __tablename__ = "cache_clears"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(100))  # the cache key prefix it applies to
+    domains: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": "ROTC Unit"}
 SEMESTERS = ("1st", "2nd", "Summer")
 

@@ -7,6 +7,7 @@ import importlib
 import itertools
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,14 +101,17 @@ class QueryLog(list):
 
 @pytest.fixture
 def count_queries(app):
-    """Context manager: `with count_queries() as log:` records each statement sent to the database."""
+    """Context manager: `with count_queries() as log:` records each statement this thread sends to the
+    database (background threads, such as the cache's maintenance, are not the request's)."""
 
     @contextmanager
     def counting() -> Iterator[QueryLog]:
         log = QueryLog()
+        thread = threading.get_ident()
 
         def record(conn, cursor, statement, parameters, context, executemany):
-            log.append(statement)
+            if threading.get_ident() == thread:
+                log.append(statement)
 
         event.listen(db.engine, "before_cursor_execute", record)
         try:

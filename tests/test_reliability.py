@@ -9,12 +9,13 @@ import time
 
 import pytest
 import redis
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app import create_app
+from blueprints.core import cache
 from blueprints.core.auth import issue_token
 from blueprints.core.operations.cadets import update_cadet
-from models import User, db
+from models import CacheClear, User, db
 from tests.conftest import is_postgres
 from tests.factories import make_cadet, make_user
 from tests.routes_probe import bp as probe_bp
@@ -178,3 +179,35 @@ def test_redis_unreachable_from_the_start_is_only_a_miss(app):
     other = _app_like(app, REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0", REDIS_SOCKET_TIMEOUT=0.1)
     with other.app_context():
         assert _names(other.test_client(), token) == ["Fine"]
+
+
+def test_a_clear_that_failed_reaches_every_process_after_the_writer_exits(app, private_redis):
+    """Process B caches a list; A's write commits while Redis is paused, so A's clear fails; A exits
+    (its memory of the pending clear is gone). Once Redis answers again, B serves the new value within
+    about a second: the failed clear was kept in the database and B's background thread applied it."""
+    admin = make_user("admin")
+    token = issue_token(admin)
+    cadet = make_cadet(admin, first_name="Old")
+    shared = {"REDIS_URL": private_redis.url, "REDIS_SOCKET_TIMEOUT": 0.2,
+              "CACHE_KEY_PREFIX": app.config["CACHE_KEY_PREFIX"] + "-shared"}
+    writer, reader = _app_like(app, **shared), _app_like(app, **shared)
+    writer.config["CACHE_KEY_PREFIX"] = reader.config["CACHE_KEY_PREFIX"] = shared["CACHE_KEY_PREFIX"]
+    client = reader.test_client()
+    with reader.app_context():
+        assert _names(client, token) == ["Old"]
+        assert _names(client, token) == ["Old"]  # cached in Redis, B's maintenance thread running
+    redis.Redis(port=private_redis.port).execute_command("CLIENT", "PAUSE", "1500", "ALL")
+    with writer.app_context():
+        update_cadet(db.session.get(User, admin.id), cadet, {"first_name": "New"})
+        db.session.remove()
+    cache._pending_clears.clear()  # the writer process has exited
+    time.sleep(1.6)  # Redis answers again
+    deadline, names = time.monotonic() + 2.5, None
+    with reader.app_context():
+        while time.monotonic() < deadline:
+            names = _names(client, token)
+            if names == ["New"]:
+                break
+            time.sleep(0.1)
+    assert names == ["New"]
+    assert db.session.scalar(select(func.count()).select_from(CacheClear)) == 0

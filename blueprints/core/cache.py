@@ -25,8 +25,10 @@ from typing import Any, TypeVar
 
 import redis
 from flask import Flask, current_app, g
+from sqlalchemy import select
 
 from blueprints.core.extensions import cache
+from models import CacheClear, db, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,7 +45,7 @@ _local_lock = threading.Lock()
 # Striped, not one per key: a fixed set of locks cannot grow with every distinct search term.
 _build_locks = tuple(threading.Lock() for _ in range(64))
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
-_flusher: dict[str, Any] = {"pid": None}
+_MAINTENANCE = "muster_cache_maintenance_pid"  # app.extensions key: the pid whose thread serves that app
 
 
 @dataclass(frozen=True)
@@ -114,16 +116,18 @@ def _count(outcome: str, domain: str) -> None:
     slot = (_stats_key(), f"{outcome}:{domain}")
     with _local_lock:
         _unflushed[slot] = _unflushed.get(slot, 0) + 1
-    if _flusher["pid"] != os.getpid():
-        _start_flusher(current_app._get_current_object())
+    app = current_app._get_current_object()
+    if app.extensions.get(_MAINTENANCE) != os.getpid():
+        _start_maintenance(app)
 
 
-def _start_flusher(app: Flask) -> None:
-    """One daemon thread per process (a forked worker starts its own) that flushes the counts."""
+def _start_maintenance(app: Flask) -> None:
+    """A daemon thread per app and process (a forked worker starts its own): once a second it adds
+    the counts to Redis and applies the clears that failed while Redis was unreachable."""
     with _local_lock:
-        if _flusher["pid"] == os.getpid():
+        if app.extensions.get(_MAINTENANCE) == os.getpid():
             return
-        _flusher["pid"] = os.getpid()
+        app.extensions[_MAINTENANCE] = os.getpid()
 
     def run() -> None:
         while True:
@@ -131,10 +135,11 @@ def _start_flusher(app: Flask) -> None:
             try:
                 with app.app_context():
                     flush_stats()
-            except Exception:  # never let bookkeeping kill the thread
-                log.exception("cache: could not flush statistics")
+                    apply_failed_clears()
+            except Exception as exc:  # never let bookkeeping kill the thread; try again next second
+                log.warning("cache: background maintenance failed: %s", str(exc)[:200])
 
-    threading.Thread(target=run, name="muster-cache-stats", daemon=True).start()
+    threading.Thread(target=run, name="muster-cache-maintenance", daemon=True).start()
 
 
 def flush_stats() -> None:
@@ -227,9 +232,35 @@ def clear(*domains: str) -> None:
     try:
         _bump(domains)
     except (redis.RedisError, OSError):
-        # Remember them: until they are applied this process bypasses the cache entirely.
+        # Remember them: until they are applied this process bypasses the cache entirely, and the
+        # database keeps them for every other process (and for after this one exits).
         log.warning("cache: could not clear %s, Redis unreachable; will retry", domains)
         _pending_clears.update(domains)
+        _record_failed_clear(domains)
+
+
+def _record_failed_clear(domains: Iterable[str]) -> None:
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(CacheClear.__table__.insert().values(
+                namespace=_prefix(), domains=",".join(sorted(set(domains))), created_at=utcnow()))
+    except Exception:  # the database is down too: this process's pending set still has them
+        log.exception("cache: could not record a failed clear")
+
+
+def apply_failed_clears() -> int:
+    """Apply the clears that any process recorded while Redis was unreachable; returns how many."""
+    if redis_client() is None:
+        return 0
+    table = CacheClear.__table__
+    with db.engine.begin() as conn:
+        rows = conn.execute(select(table.c.id, table.c.domains).where(table.c.namespace == _prefix())
+                            .order_by(table.c.id).limit(500)).all()
+        if not rows:
+            return 0
+        _bump({d for row in rows for d in row.domains.split(",") if d in DOMAINS})  # raises: keep them
+        conn.execute(table.delete().where(table.c.id.in_([row.id for row in rows])))
+    return len(rows)
 
 
 def prefetch(*entries: tuple[Read, Any]) -> None:
