@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from blueprints.core.database import is_postgres
 from blueprints.core.errors import Conflict
-from models import db
+from models import Grade, db
 
 
 @contextmanager
@@ -32,3 +34,27 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
         raise
     for clear in clearers:
         clear()
+
+
+def lock_grade_rows(session: Session, cadet_ids: Iterable[int] | None) -> None:
+    """Lock these cadets' grades rows (None: every cadet's) until the transaction ends.
+
+    Call it FIRST in every operation that changes what a grade is counted or computed from (merit
+    logs, attendance records, training days, the grades row itself), before touching those rows.
+    A second writer of the same cadet then waits here until the first commits, and its recount, a
+    later statement with a fresh READ COMMITTED snapshot, sees every row the first committed.
+
+    Lock order, the same everywhere so that writers never deadlock: grades rows in ascending
+    cadet_id (one statement), and only then a training day row. No-op on SQLite, which runs one
+    writer at a time.
+    """
+    if not is_postgres(session.get_bind()):
+        return
+    rows = select(Grade.id).order_by(Grade.cadet_id).with_for_update()
+    if cadet_ids is not None:
+        ids = sorted(set(cadet_ids))
+        if not ids:
+            return
+        rows = rows.where(Grade.cadet_id.in_(ids))
+    # Counted in the database: locking every cadet's row need not ship every id to Python.
+    session.execute(select(func.count()).select_from(rows.subquery()))
