@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from flask import g, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,11 +20,16 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
     """One transaction: commit on success, roll back whole on any error, clear caches after commit.
 
     `conflict` is raised in place of an IntegrityError (a unique key taken by a concurrent write).
+    Inside request_transaction() it only flushes: that one commits, then runs the clearers.
     """
     session = db.session
+    outer = _outer_clearers()
     try:
         yield session
-        session.commit()
+        if outer is None:
+            session.commit()
+        else:
+            session.flush()  # IntegrityErrors surface here, inside the operation
     except IntegrityError as exc:
         session.rollback()
         if conflict is not None:
@@ -32,6 +38,37 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
     except BaseException:
         session.rollback()
         raise
+    if outer is not None:
+        outer.extend(clearers)
+        return
+    for clear in clearers:
+        clear()
+
+
+def _outer_clearers() -> list[Callable[[], None]] | None:
+    return g.get("_request_clearers") if has_app_context() else None
+
+
+def in_request_transaction() -> bool:
+    """True while request_transaction() is open: operations' writes are flushed, not yet committed."""
+    return _outer_clearers() is not None
+
+
+@contextmanager
+def request_transaction() -> Iterator[Session]:
+    """One transaction around a whole API call: the operation, reading its result back, and what
+    the caller adds (an idempotency record) commit together, once; then the caches are cleared."""
+    clearers: list[Callable[[], None]] = []
+    g._request_clearers = clearers
+    session = db.session
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        g.pop("_request_clearers", None)
     for clear in clearers:
         clear()
 
