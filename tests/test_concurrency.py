@@ -6,15 +6,16 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from blueprints.core.errors import Conflict
-from blueprints.core.operations.attendance import bulk_attendance
+from blueprints.core.operations.attendance import bulk_attendance, update_attendance
 from blueprints.core.operations.grades import update_grade
-from blueprints.core.operations.merits import record_merit
-from models import AttendanceRecord, Grade, MeritDemeritLog, User, db
+from blueprints.core.operations.merits import delete_merit, record_merit
+from grading import recompute_grades
+from models import AttendanceRecord, Cadet, Grade, MeritDemeritLog, User, db, utcnow
 from tests.conftest import is_postgres
-from tests.factories import make_cadet, make_training_day, make_user
+from tests.factories import make_cadet, make_cadets, make_training_day, make_user
 
 pytestmark = pytest.mark.postgres
 
@@ -101,3 +102,85 @@ def test_concurrent_merits_for_one_cadet_sum_exactly(app):
     demerits = db.session.scalar(select(func.sum(MeritDemeritLog.points)).where(MeritDemeritLog.type == "demerit"))
     assert (grade.merit_points, grade.demerit_points, grade.lifetime_merit_points) == (merits, demerits, merits)
     assert merits + demerits == sum(range(1, 13))
+
+
+# --- every writer of one cadet's counted rows, at once: totals always equal their source rows ----
+
+# Merit create and delete always locked; these mixes pair them with the writers that did not.
+WRITER_MIXES = {
+    "merits+patch": ("merit", "patch"),
+    "merits+bulk": ("merit", "bulk"),
+    "patch+bulk": ("patch", "bulk"),
+    "all": ("merit", "patch", "bulk", "delete"),
+}
+THREADS = 16
+RUNS = 20
+
+
+def _source_totals(cadet_id: int) -> tuple[int, int, int, int]:
+    """(merit, demerit, lifetime merit, present) counted from the logs and attendance records."""
+    def points(kind: str) -> int:
+        return db.session.scalar(select(func.coalesce(func.sum(MeritDemeritLog.points), 0))
+                                 .where(MeritDemeritLog.cadet_id == cadet_id, MeritDemeritLog.type == kind))
+    present = db.session.scalar(select(func.count(AttendanceRecord.id)).where(
+        AttendanceRecord.cadet_id == cadet_id, AttendanceRecord.status.in_(("present", "late", "excused"))))
+    return points("merit"), points("demerit"), points("merit"), present
+
+
+def _stored_totals(cadet_id: int) -> tuple[int, int, int, int]:
+    db.session.expire_all()
+    g = db.session.scalar(select(Grade).where(Grade.cadet_id == cadet_id))
+    return g.merit_points, g.demerit_points, g.lifetime_merit_points, g.attendance_present
+
+
+def _writer_jobs(admin_id: int, cadet: int, neighbour: int, days: list[int], kinds: tuple[str, ...]) -> list:
+    """THREADS jobs for one cadet: each kind gets its share; bulk calls touch different days."""
+    patch_ids = list(db.session.scalars(select(AttendanceRecord.id).where(AttendanceRecord.cadet_id == cadet)))
+    log_ids = list(db.session.scalars(select(MeritDemeritLog.id).where(MeritDemeritLog.cadet_id == cadet)))
+    free_days = [d for d in days if d not in set(db.session.scalars(
+        select(AttendanceRecord.training_day_id).where(AttendanceRecord.cadet_id == cadet)))]
+    make = {
+        "merit": lambda i: lambda: record_merit(as_user(admin_id), {
+            "cadet_id": cadet, "type": "demerit" if i % 4 == 0 else "merit", "points": i + 1, "reason": "race"}),
+        "patch": lambda i: lambda: update_attendance(as_user(admin_id), patch_ids[i % len(patch_ids)],
+                                                     {"status": "present" if i % 2 else "late"}),
+        "bulk": lambda i: lambda: bulk_attendance(as_user(admin_id), {
+            "training_day_id": free_days[i % len(free_days)], "cadet_ids": [neighbour, cadet], "status": "present",
+            "on_conflict": "update"}),
+        "delete": lambda i: lambda: delete_merit(as_user(admin_id), log_ids.pop()),
+    }
+    return [make[kinds[i % len(kinds)]](i) for i in range(THREADS)]
+
+
+def _prepare_cadets(admin: User, days: list[int]) -> list[tuple[int, int]]:
+    """RUNS (cadet, neighbour) pairs; each cadet has absent records on half the days (to PATCH)
+    and merits to delete. Inserted directly, then recounted once, so the runs start fast."""
+    make_cadets(2 * RUNS, admin)
+    ids = sorted(db.session.scalars(select(Cadet.id)))[-2 * RUNS:]
+    pairs = list(zip(ids[::2], ids[1::2], strict=True))
+    now = utcnow()
+    db.session.execute(insert(AttendanceRecord), [
+        {"training_day_id": d, "cadet_id": c, "status": "absent", "created_at": now}
+        for c, _ in pairs for d in days[: len(days) // 2]])
+    db.session.execute(insert(MeritDemeritLog), [
+        {"cadet_id": c, "type": "merit", "points": p, "reason": "to delete", "issued_by_name": "setup"}
+        for c, _ in pairs for p in range(1, THREADS + 1)])
+    recompute_grades(db.session, ids)
+    db.session.commit()
+    return pairs
+
+
+@pytest.mark.parametrize("kinds", WRITER_MIXES.values(), ids=WRITER_MIXES.keys())
+def test_concurrent_writers_of_one_cadet_keep_totals_equal_to_source_rows(app, kinds):
+    admin = make_user("admin")
+    days = [make_training_day(admin, offset=i) for i in range(2 * THREADS)]
+    drifted = []
+    for run, (cadet, neighbour) in enumerate(_prepare_cadets(admin, days)):
+        results = run_together(app, _writer_jobs(admin.id, cadet, neighbour, days, kinds))
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert not errors, f"run {run}: {errors[:3]}"  # a deadlock or lock error shows here
+        for cid in (cadet, neighbour):
+            if _stored_totals(cid) != _source_totals(cid):
+                drifted.append((run, cid, _stored_totals(cid), _source_totals(cid)))
+    runs = sorted({run for run, *_ in drifted})
+    assert not drifted, f"{len(runs)} of {RUNS} runs drifted: {drifted[:4]}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Response
 
 from blueprints.api import bp
-from blueprints.api.responses import json_body, json_response, list_state, ok
+from blueprints.api.responses import json_body, json_response, list_state, ok, read_back
 from blueprints.core.auth import STAFF, api_route
+from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.attendance import bulk_attendance, update_attendance
 from blueprints.core.reads.training import ATTENDANCE_SPEC, get_attendance, list_attendance
 
@@ -22,10 +23,11 @@ def attendance_list(actor) -> Response:
 def attendance_update(actor, record_id: int) -> Response:
     body = json_body()
     update_attendance(actor, record_id, body)
-    return ok(get_attendance(record_id))
+    return ok(read_back(lambda: get_attendance(record_id), {"id": record_id}))
 
 
 @bp.post("/attendance/bulk")
 @api_route(*STAFF)
+@idempotent
 def attendance_bulk(actor) -> Response:
     return ok(bulk_attendance(actor, json_body()))

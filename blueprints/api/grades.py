@@ -8,9 +8,10 @@ from flask import Response, request
 
 from blueprints.api import bp
 from blueprints.api.listcache import list_prefetch, list_response
-from blueprints.api.responses import json_body, ok
+from blueprints.api.responses import json_body, ok, read_back
 from blueprints.core.auth import ADMIN, STAFF, api_route
 from blueprints.core.errors import BadRequest
+from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.grades import bulk_update_grades, update_grade
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, get_grade_detail, list_grades
 
@@ -49,13 +50,14 @@ def grades_get(actor, cadet_id: int) -> Response:
 @api_route(*ADMIN)
 def grades_update(actor, cadet_id: int) -> Response:
     body = json_body()
-    update_grade(actor, cadet_id, body, version=expected_version(body))
-    detail = get_grade_detail(cadet_id)
+    version = update_grade(actor, cadet_id, body, version=expected_version(body))
+    detail = read_back(lambda: get_grade_detail(cadet_id), {"cadet_id": cadet_id, "version": version})
     return ok(detail, headers={"ETag": etag(detail["version"])})
 
 
 @bp.post("/grades/bulk-update")
 @api_route(*ADMIN)
+@idempotent
 def grades_bulk_update(actor) -> Response:
     items = json_body().get("items")
     return ok({"updated": bulk_update_grades(actor, items)})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Response
 
 from blueprints.api import bp
-from blueprints.api.responses import json_body, json_response, list_state, no_content, ok
+from blueprints.api.responses import json_body, json_response, list_state, no_content, ok, read_back
 from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.merits import delete_merit, record_merit
 from blueprints.core.reads.merits import MERIT_SPEC, get_merit, list_merits
 
@@ -19,8 +20,10 @@ def merits_list(actor) -> Response:
 
 @bp.post("/merit-demerits")
 @api_route(*STAFF)
+@idempotent
 def merits_create(actor) -> Response:
-    return ok(get_merit(record_merit(actor, json_body())), 201)
+    log_id = record_merit(actor, json_body())
+    return ok(read_back(lambda: get_merit(log_id), {"id": log_id}), 201)
 
 
 @bp.delete("/merit-demerits/<id:log_id>")

@@ -137,6 +137,8 @@ def _errors(op: Op) -> dict[int, Any]:
         codes |= {404, 409}
     if op.endpoint == "token_issue":
         codes |= {401, 429}
+    elif op.method == "post":
+        codes |= {422}  # an Idempotency-Key reused for another request
     return {c: {"description": _ERRORS[c], "content": _json(ref("Error"))} for c in sorted(codes)}
 
 
@@ -161,6 +163,11 @@ def _operation(op: Op) -> dict[str, Any]:
     if op.etag and op.method == "patch":
         params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
                        "description": 'The ETag from GET /api/grades/{cadet_id}, e.g. "v3".'})
+    if op.method == "post" and op.blueprint == "api" and op.endpoint != "token_issue":
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                       "description": "Per user, 24 hours: a retry with the same key and body gets the first "
+                                      "answer back (Idempotent-Replayed: true) and writes nothing."})
     if params:
         out["parameters"] = params
     if op.body:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from flask import Response, request
+from sqlalchemy.exc import DBAPIError
 
 from blueprints.core.errors import BadRequest, ValidationError
 from blueprints.core.liststate import ListSpec, ListState
+from blueprints.core.operations import in_request_transaction
+from models import db
+
+log = logging.getLogger(__name__)
 
 # Datetimes are stored as UTC; a naive one (never expected) is still written with its offset.
 _OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
@@ -37,6 +44,23 @@ def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> R
 
 def created(data: Any, location: str) -> Response:
     return ok(data, 201, {"Location": location})
+
+
+def read_back(read: Callable[[], dict[str, Any]], known: dict[str, Any]) -> dict[str, Any]:
+    """The record a committed write just stored, or, if the database fails now, what is known of it.
+
+    The write is committed: answering 503 would tell the client to retry, and the retry would
+    write it twice. Inside request_transaction() nothing is committed yet, so a failure there
+    propagates and the whole request rolls back (a 503 is then the truth).
+    """
+    try:
+        return read()
+    except DBAPIError:
+        if in_request_transaction():
+            raise
+        log.warning("read-back failed after commit; answering with what the write returned", exc_info=True)
+        db.session.rollback()
+        return known
 
 
 def no_content() -> Response:

@@ -6,8 +6,9 @@ from flask import Response, url_for
 
 from blueprints.api import bp
 from blueprints.api.listcache import list_prefetch, list_response
-from blueprints.api.responses import created, json_body, no_content, ok
+from blueprints.api.responses import created, json_body, no_content, ok, read_back
 from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
 from blueprints.core.reads.training import TRAINING_DAY_SPEC, TRAINING_DAYS_LIST, get_training_day, list_training_days
 
@@ -20,9 +21,11 @@ def training_days_list(actor) -> Response:
 
 @bp.post("/training-days")
 @api_route(*STAFF)
+@idempotent
 def training_days_create(actor) -> Response:
     day_id = create_training_day(actor, json_body())
-    return created(get_training_day(day_id), url_for("api.training_days_get", day_id=day_id))
+    return created(read_back(lambda: get_training_day(day_id), {"id": day_id}),
+                   url_for("api.training_days_get", day_id=day_id))
 
 
 @bp.get("/training-days/<id:day_id>")
@@ -35,7 +38,7 @@ def training_days_get(actor, day_id: int) -> Response:
 @api_route(*STAFF)
 def training_days_update(actor, day_id: int) -> Response:
     update_training_day(actor, day_id, json_body())
-    return ok(get_training_day(day_id))
+    return ok(read_back(lambda: get_training_day(day_id), {"id": day_id}))
 
 
 @bp.delete("/training-days/<id:day_id>")

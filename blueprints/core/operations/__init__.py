@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from flask import g, has_app_context
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from blueprints.core.database import use_transaction
+from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import Conflict
-from models import db
+from models import Grade, db
 
 
 @contextmanager
@@ -18,12 +20,17 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
     """One transaction: commit on success, roll back whole on any error, clear caches after commit.
 
     `conflict` is raised in place of an IntegrityError (a unique key taken by a concurrent write).
+    Inside request_transaction() it only flushes: that one commits, then runs the clearers.
     """
     session = db.session
+    outer = _outer_clearers()
     try:
         use_transaction(session)
         yield session
-        session.commit()
+        if outer is None:
+            session.commit()
+        else:
+            session.flush()  # IntegrityErrors surface here, inside the operation
     except IntegrityError as exc:
         session.rollback()
         if conflict is not None:
@@ -32,5 +39,60 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
     except BaseException:
         session.rollback()
         raise
+    if outer is not None:
+        outer.extend(clearers)
+        return
     for clear in clearers:
         clear()
+
+
+def _outer_clearers() -> list[Callable[[], None]] | None:
+    return g.get("_request_clearers") if has_app_context() else None
+
+
+def in_request_transaction() -> bool:
+    """True while request_transaction() is open: operations' writes are flushed, not yet committed."""
+    return _outer_clearers() is not None
+
+
+@contextmanager
+def request_transaction() -> Iterator[Session]:
+    """One transaction around a whole API call: the operation, reading its result back, and what
+    the caller adds (an idempotency record) commit together, once; then the caches are cleared."""
+    clearers: list[Callable[[], None]] = []
+    g._request_clearers = clearers
+    session = db.session
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        g.pop("_request_clearers", None)
+    for clear in clearers:
+        clear()
+
+
+def lock_grade_rows(session: Session, cadet_ids: Iterable[int] | None) -> None:
+    """Lock these cadets' grades rows (None: every cadet's) until the transaction ends.
+
+    Call it FIRST in every operation that changes what a grade is counted or computed from (merit
+    logs, attendance records, training days, the grades row itself), before touching those rows.
+    A second writer of the same cadet then waits here until the first commits, and its recount, a
+    later statement with a fresh READ COMMITTED snapshot, sees every row the first committed.
+
+    Lock order, the same everywhere so that writers never deadlock: grades rows in ascending
+    cadet_id (one statement), and only then a training day row. No-op on SQLite, which runs one
+    writer at a time.
+    """
+    if not is_postgres(session.get_bind()):
+        return
+    rows = select(Grade.id).order_by(Grade.cadet_id).with_for_update()
+    if cadet_ids is not None:
+        ids = sorted(set(cadet_ids))
+        if not ids:
+            return
+        rows = rows.where(Grade.cadet_id.in_(ids))
+    # Counted in the database: locking every cadet's row need not ship every id to Python.
+    session.execute(select(func.count()).select_from(rows.subquery()))

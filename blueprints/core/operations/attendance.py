@@ -12,7 +12,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import NotFound, ValidationError
-from blueprints.core.operations import unit_of_work
+from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
@@ -34,7 +34,10 @@ def _insert():
 
 
 def _lock_day(session, day_id: int) -> None:
-    """Serialise sheet submissions for one day so the created/updated counts are exact."""
+    """Serialise sheet submissions for one day so the created/updated counts are exact.
+
+    Taken after the grades rows (lock_grade_rows), as every operation does, so none deadlock.
+    """
     found = session.scalar(select(TrainingDay.id).where(TrainingDay.id == day_id).with_for_update())
     if found is None:
         raise NotFound("No training day with that id.", {"training_day_id": ["does not exist"]})
@@ -52,6 +55,7 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
         raise ValidationError(f"At most {MAX_BULK} cadets per call.", {"cadet_ids": [f"at most {MAX_BULK}"]})
     ids = sorted(statuses)
     with unit_of_work(clear_attendance, analyzed_after(len(ids), "attendance_records")) as session:
+        lock_grade_rows(session, ids)
         _lock_day(session, day_id)
         known = set(session.scalars(select(Cadet.id).where(Cadet.id.in_(ids))))
         unknown = [i for i in ids if i not in known]
@@ -127,9 +131,19 @@ def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> N
     if not values:
         raise ValidationError("Nothing to change.", {"body": ["give status and/or remarks"]})
     with unit_of_work(clear_attendance) as session:
+        lock_grade_rows(session, [record.cadet_id])
+        record = _reread_record(session, record_id)  # as committed by any writer we waited for
         before = {k: getattr(record, k) for k in values}
         for key, value in values.items():
             setattr(record, key, value)
         session.flush()
         recompute_grades(session, [record.cadet_id])
         record_audit(session, actor.id, "attendance_records", "UPDATE", record_id, {"before": before, "after": values})
+
+
+def _reread_record(session, record_id: int) -> AttendanceRecord:
+    record = session.scalar(select(AttendanceRecord).where(AttendanceRecord.id == record_id)
+                            .execution_options(populate_existing=True))
+    if record is None:  # its training day was deleted while we waited
+        raise NotFound("No attendance record with that id.")
+    return record

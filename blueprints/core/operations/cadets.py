@@ -56,9 +56,10 @@ def create_cadet(actor: User, data: Mapping[str, Any]) -> int:
         cadet = Cadet(**values)
         session.add(cadet)
         session.flush()
-        session.add(Grade(cadet_id=cadet.id))
-        record_audit(session, actor.id, "cadets", "CREATE", cadet.id, values)
-    return cadet.id
+        cadet_id = cadet.id  # read before commit: after it the instance is expired and would re-query
+        session.add(Grade(cadet_id=cadet_id))
+        record_audit(session, actor.id, "cadets", "CREATE", cadet_id, values)
+    return cadet_id
 
 
 def update_cadet(actor: User, cadet_id: int, data: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, update
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_grades
 from blueprints.core.errors import Conflict, NotFound, ValidationError
-from blueprints.core.operations import unit_of_work
+from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import GRADE_STATUSES, Grade, User, db, utcnow
@@ -41,6 +41,7 @@ def update_grade(actor: User, cadet_id: int, data: Mapping[str, Any], version: A
         raise ValidationError("Nothing to change.", {"body": ["give at least one of: "
                               + ", ".join(f.name for f in GRADE_FIELDS)]})
     with unit_of_work(clear_grades) as session:
+        lock_grade_rows(session, [cadet_id])
         stmt = update(Grade).where(Grade.cadet_id == cadet_id)
         if expected is not None:
             stmt = stmt.where(Grade.version == expected)
@@ -87,6 +88,7 @@ def bulk_update_grades(actor: User, items: Any) -> int:
     if errors:
         raise ValidationError("Some items are invalid; nothing was changed.", errors)
     with unit_of_work(clear_grades) as session:
+        lock_grade_rows(session, ids)
         _apply_bulk(session, clean)
         recompute_grades(session, ids, recount=False)
         record_audit(session, actor.id, "grades", "UPDATE", None,
@@ -96,8 +98,8 @@ def bulk_update_grades(actor: User, items: Any) -> int:
 
 def _apply_bulk(session, clean: list[tuple[int, int | None, dict]]) -> None:
     current = dict(session.execute(
-        select(Grade.cadet_id, Grade.version).where(Grade.cadet_id.in_([c for c, _, _ in clean])).with_for_update()
-    ).all())
+        select(Grade.cadet_id, Grade.version).where(Grade.cadet_id.in_([c for c, _, _ in clean]))
+    ).all())  # already locked by the caller
     missing = [c for c, _, _ in clean if c not in current]
     if missing:
         raise NotFound("Some cadets do not exist; nothing was changed.",

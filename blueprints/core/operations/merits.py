@@ -10,10 +10,10 @@ from sqlalchemy import select
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_merits
 from blueprints.core.errors import NotFound
-from blueprints.core.operations import unit_of_work
+from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
-from models import MERIT_TYPES, Cadet, Grade, MeritDemeritLog, User, db
+from models import MERIT_TYPES, Cadet, MeritDemeritLog, User, db
 
 MERIT_FIELDS = [
     Field("cadet_id", "int", required=True, min=1, max=MAX_ID),
@@ -23,25 +23,20 @@ MERIT_FIELDS = [
 ]
 
 
-def lock_grades(session, cadet_ids: list[int]) -> None:
-    """Serialise writers of these cadets' grade inputs (PostgreSQL row locks, in id order)."""
-    session.execute(select(Grade.id).where(Grade.cadet_id.in_(sorted(cadet_ids)))
-                    .order_by(Grade.cadet_id).with_for_update())
-
-
 def record_merit(actor: User, data: Mapping[str, Any]) -> int:
     """Log a merit or demerit issued by the acting user and recount the cadet's totals."""
     values = validate(data, MERIT_FIELDS)
     if db.session.get(Cadet, values["cadet_id"]) is None:
         raise NotFound("No cadet with that id.", {"cadet_id": ["does not exist"]})
     with unit_of_work(clear_merits) as session:
-        lock_grades(session, [values["cadet_id"]])
+        lock_grade_rows(session, [values["cadet_id"]])
         log = MeritDemeritLog(**values, issued_by_user_id=actor.id, issued_by_name=actor.username)
         session.add(log)
         session.flush()
+        log_id = log.id  # read before commit: after it the instance is expired and would re-query
         recompute_grades(session, [values["cadet_id"]])
-        record_audit(session, actor.id, "merit_demerit_logs", "CREATE", log.id, values)
-    return log.id
+        record_audit(session, actor.id, "merit_demerit_logs", "CREATE", log_id, values)
+    return log_id
 
 
 def delete_merit(actor: User, log_id: int) -> None:
@@ -50,9 +45,19 @@ def delete_merit(actor: User, log_id: int) -> None:
     if log is None:
         raise NotFound("No merit/demerit entry with that id.")
     with unit_of_work(clear_merits) as session:
-        lock_grades(session, [log.cadet_id])
+        lock_grade_rows(session, [log.cadet_id])
+        log = _still_there(session, log_id)
         payload = {"cadet_id": log.cadet_id, "type": log.type, "points": log.points, "reason": log.reason}
         session.delete(log)
         session.flush()
         recompute_grades(session, [payload["cadet_id"]])
         record_audit(session, actor.id, "merit_demerit_logs", "DELETE", log_id, payload)
+
+
+def _still_there(session, log_id: int) -> MeritDemeritLog:
+    """The log re-read after the lock: a concurrent delete of the same entry may have won."""
+    log = session.scalar(select(MeritDemeritLog).where(MeritDemeritLog.id == log_id)
+                         .execution_options(populate_existing=True))
+    if log is None:
+        raise NotFound("No merit/demerit entry with that id.")
+    return log

@@ -8,7 +8,7 @@ from typing import Any
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
 from blueprints.core.errors import NotFound
-from blueprints.core.operations import unit_of_work
+from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.validation import Field, validate
 from grading import recompute_grades
 from models import TrainingDay, User, db
@@ -25,12 +25,14 @@ def create_training_day(actor: User, data: Mapping[str, Any]) -> int:
     """Add a training day; every cadet's attendance score is recomputed in the same transaction."""
     values = validate(data, TRAINING_DAY_FIELDS)
     with unit_of_work(clear_training_days) as session:
+        lock_grade_rows(session, None)  # every score depends on the number of days
         day = TrainingDay(**values)
         session.add(day)
         session.flush()
+        day_id = day.id  # read before commit: after it the instance is expired and would re-query
         recompute_grades(session, None, recount=False)
-        record_audit(session, actor.id, "training_days", "CREATE", day.id, values)
-    return day.id
+        record_audit(session, actor.id, "training_days", "CREATE", day_id, values)
+    return day_id
 
 
 def _get(day_id: int) -> TrainingDay:
@@ -57,6 +59,7 @@ def delete_training_day(actor: User, day_id: int) -> None:
     """Delete a day with its attendance records; every cadet is recounted."""
     day = _get(day_id)
     with unit_of_work(clear_training_days) as session:
+        lock_grade_rows(session, None)
         payload = {"date": day.date, "title": day.title}
         session.delete(day)
         session.flush()
