@@ -69,7 +69,7 @@ def _check_out(dbapi_connection, _record, _proxy) -> None:
 
 
 def _check_in(dbapi_connection, _record) -> None:
-    if not dbapi_connection.closed and dbapi_connection.autocommit:
+    if dbapi_connection is not None and not dbapi_connection.closed and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
 
 
