@@ -70,3 +70,36 @@ def test_the_url_changes_when_the_content_changes(tmp_path):
 def test_unknown_files_get_no_fingerprint(tmp_path):
     with _tiny_app(tmp_path).test_request_context():
         assert url_for("static", filename="missing.css") == "/static/missing.css"
+
+
+# --- colours: dark and light themes keep text and control outlines readable ---------------------------
+
+
+def _theme_colours(selector: str) -> dict[str, str]:
+    css = (Path(__file__).parent.parent / "static" / "css" / "muster.css").read_text()
+    block = re.search(re.escape(selector) + r"\s*\{(.*?)\}", css, re.S).group(1)
+    return dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{3,6})", block))
+
+
+def _contrast(first: str, second: str) -> float:
+    def luminance(colour: str) -> float:
+        colour = colour.lstrip("#")
+        if len(colour) == 3:
+            colour = "".join(c * 2 for c in colour)
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_danger_buttons_and_control_outlines_meet_contrast_in_both_themes():
+    light = _theme_colours(":root")
+    dark = {**light, **_theme_colours("body.dark")}
+    for theme in (light, dark):
+        assert _contrast(theme["on-bad"], theme["bad"]) >= 4.5  # text on a danger button
+        assert _contrast(theme["control"], theme["card"]) >= 3  # input and button outlines
+        assert _contrast(theme["control"], theme["bg"]) >= 3
+        assert _contrast(theme["accent-fg"], theme["accent"]) >= 4.5
+        assert _contrast(theme["muted"], theme["card"]) >= 4.5
