@@ -169,6 +169,12 @@ def test_pages_fit_a_phone(app, browser_at):
     assert final["x"] + final["width"] <= 390, final
     page.goto(page.base + "/admin/performance")
     assert _fits_the_screen(page)
+    sign_in_row = page.locator("#endpoints tr:has(code:text-is('POST auth.login'))")
+    assert "slow on purpose: password hashing" in sign_in_row.inner_text()
+    p99, errors = (page.evaluate(f"getComputedStyle(document.querySelector('.swatch.{name}')).backgroundImage"
+                                 f" + getComputedStyle(document.querySelector('.swatch.{name}')).backgroundColor")
+                   for name in ("series-2", "bar-error"))
+    assert p99 != errors and "163, 32, 32" not in p99  # p99 is not drawn in the errors' red
     for chart in page.locator("svg.chart").all():
         box = chart.bounding_box()
         assert box["x"] + box["width"] <= 390, box

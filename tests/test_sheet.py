@@ -127,6 +127,7 @@ def test_quick_entry_without_javascript_marks_present_and_names_the_cadet(client
     page = client.get(response.headers["Location"]).text
     assert "Castro, Liza (2026-00101) marked present." in page
     assert re.search(r'<input[^>]*id="quick-student-id"[^>]*autofocus', page)
+    assert f'name="next" value="/training-days/{day}/sheet?company=Alpha"' in page  # quick=1 is not kept
     audit = db.session.scalars(select(AuditLog).where(AuditLog.table_name == "attendance_records")).all()
     assert [a.payload["action"] for a in audit] == ["quick_entry"]
 

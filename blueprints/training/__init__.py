@@ -26,7 +26,6 @@ from blueprints.pages_common import (
     next_url,
     plural,
     table_page,
-    this_url,
 )
 from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
 from models import ATTENDANCE_STATUSES
@@ -145,6 +144,7 @@ def _sheet_page(day_id: int, choice: SheetChoice, *, error: ValidationError | No
         unrecorded=sum(1 for r in rows or () if not r["status"]), options=filter_options(),
         statuses=ATTENDANCE_STATUSES, error=error, values=request.form if error else {},
         quick_error=quick_error, quick_value=request.form.get("student_id", "") if quick_error else "",
-        focus_quick=bool(quick_error) or request.args.get("quick") == "1", self_url=self_url or this_url(),
+        focus_quick=bool(quick_error) or request.args.get("quick") == "1",
+        self_url=self_url or url_for("training.sheet", day_id=day_id, **choice.params),
         every_company=EVERY_COMPANY,
     ), failure.status if failure else 200

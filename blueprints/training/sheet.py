@@ -44,6 +44,11 @@ class SheetChoice:
         return None if self.company == EVERY_COMPANY else self.company
 
     @property
+    def params(self) -> dict[str, str]:
+        """The query string of this choice (the sheet's own URL, without one-off flags like quick=1)."""
+        return {**self.remembered_params, **({"search": self.search} if self.search else {})}
+
+    @property
     def remembered_params(self) -> dict[str, str]:
         return {k: v for k, v in (("company", self.company), ("platoon", self.platoon)) if v}
 
