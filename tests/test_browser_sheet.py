@@ -158,8 +158,14 @@ def test_pages_fit_a_phone(app, browser_at):
     page = browser_at(PHONE)
     admin = make_user("admin")
     make_cadets(30, company="Alpha")
-    make_training_day(title="Morning drill with a long title")
-    _sign_in(page, admin, "/training-days/")
+    day = make_training_day(title="Morning drill with a long title")
+    _sign_in(page, admin, f"/training-days/{day}/sheet?company=Alpha")
+    assert _fits_the_screen(page)
+    page_end, sheet_end = page.evaluate(
+        "[document.documentElement.scrollHeight, document.querySelector('form.sheet').getBoundingClientRect().bottom"
+        " + scrollY]")
+    assert page_end <= sheet_end + 40  # the rows scroll inside their box; nothing hangs below the page
+    page.goto(page.base + "/training-days/")
     link = page.locator("a:has-text('Take attendance')").first
     assert _fits_the_screen(page)
     box = link.bounding_box()
