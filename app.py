@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from blueprints import register_blueprints
-from blueprints.core import auth, cache, cli, database, errors, perf, security
+from blueprints.core import assets, auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
 from config import ConfigError, load_config
 from models import db
@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     perf.init_app(app)
     cli.init_app(app)
     security.init_app(app)
+    assets.init_app(app)
     register_blueprints(app)
     return app
 

@@ -53,6 +53,7 @@ MATRIX = [
     ("POST", "/training-days/new", STAFF),
     ("POST", "/training-days/{day}/edit", STAFF),
     ("POST", "/training-days/{day}/sheet", STAFF),
+    ("POST", "/training-days/{day}/sheet/quick", STAFF),
     ("POST", "/admin/users/new", ADMIN),
     ("POST", "/admin/users/{user}", ADMIN),
     ("POST", "/admin/users/{user}/password", ADMIN),

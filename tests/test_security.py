@@ -36,7 +36,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("merits.index", "GET"): STAFF, ("merits.delete", "POST"): ADMIN,
     ("training.index", "GET"): STAFF, ("training.show", "GET"): STAFF, ("training.new", "GET"): STAFF,
     ("training.new", "POST"): STAFF, ("training.edit", "GET"): STAFF, ("training.edit", "POST"): STAFF,
-    ("training.sheet", "GET"): STAFF, ("training.sheet", "POST"): STAFF,
+    ("training.sheet", "GET"): STAFF, ("training.sheet", "POST"): STAFF, ("training.quick_entry", "POST"): STAFF,
     ("training.delete", "GET"): ADMIN, ("training.delete", "POST"): ADMIN,
     ("admin.users", "GET"): ADMIN, ("admin.user_new", "GET"): ADMIN, ("admin.user_new", "POST"): ADMIN,
     ("admin.user_edit", "GET"): ADMIN, ("admin.user_edit", "POST"): ADMIN, ("admin.user_password", "POST"): ADMIN,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.errors import BadRequest, Conflict, ValidationError
@@ -72,7 +74,8 @@ def new():
         cadet_id = create_cadet(actor(), form_data(*PROFILE_FIELDS))
     except (ValidationError, Conflict) as exc:
         return form_page("cadets/form.html", exc, **_form_context(None, back_to))
-    return back(url_for("cadets.show", cadet_id=cadet_id), "Cadet created.")
+    flash("Cadet created.", "success")
+    return redirect(url_for("cadets.show", cadet_id=cadet_id, next=back_to), 303)  # the new cadet, not the list
 
 
 @bp.route("/<int:cadet_id>/edit", methods=["GET", "POST"])
@@ -154,4 +157,13 @@ def bulk():
     verb = "Archived" if action == "archive" else "Restored"
     unchanged = len(ids) - changed
     extra = f" ({unchanged} already {'archived' if action == 'archive' else 'active'})" if unchanged else ""
-    return back(back_to, f"{verb} {plural(changed, 'cadet')}{extra}.")
+    flash(f"{verb} {plural(changed, 'cadet')}{extra}.", "success")
+    return redirect(back_to if action == "archive" else _without_archived_filter(back_to), 303)
+
+
+def _without_archived_filter(list_url: str) -> str:
+    """The list the restored cadets now belong to: the same filters without "archived only" (and page 1)."""
+    parts = urlsplit(list_url)
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+              if k != "page" and not (k == "archived" and v in ("archived", "true"))]
+    return parts.path + ("?" + urlencode(params) if params else "")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from blueprints.core.auth import ADMIN, STAFF, page_route
-from blueprints.core.errors import ValidationError
-from blueprints.core.operations.attendance import save_sheet
+from blueprints.core.errors import AppError, ValidationError, error_body
+from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.training import (
@@ -26,8 +26,8 @@ from blueprints.pages_common import (
     next_url,
     plural,
     table_page,
-    this_url,
 )
+from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
 from models import ATTENDANCE_STATUSES
 
 bp = Blueprint("training", __name__, url_prefix="/training-days")
@@ -52,7 +52,8 @@ def new():
         day_id = create_training_day(actor(), form_data(*DAY_FIELDS))
     except ValidationError as exc:
         return form_page("training/form.html", exc, day=None, back_to=back_to)
-    return back(url_for("training.show", day_id=day_id), "Training day added; attendance scores were recomputed.")
+    flash("Training day added; attendance scores were recomputed. Take attendance below.", "success")
+    return redirect(url_for("training.sheet", day_id=day_id), 303)  # its sheet, where staff go next
 
 
 @bp.route("/<int:day_id>")
@@ -91,26 +92,59 @@ def delete(day_id: int):
 @page_route(*STAFF)
 def sheet(day_id: int):
     if request.method == "GET":
-        return _sheet_page(day_id)
+        return _open_sheet(day_id, SheetChoice.from_args(request.args))
+    fill = "present" if request.form.get("mark_all") == "present" else None
     try:
-        counts = save_sheet(actor(), day_id, _posted_statuses())
+        counts = save_sheet(actor(), day_id, request.form, fill_blanks=fill)
     except ValidationError as exc:
-        return _sheet_page(day_id, exc)
+        # The rows with errors must be on the page: a post without a choice shows every company.
+        choice = SheetChoice.from_args(request.args)
+        return _sheet_page(day_id, choice if choice.is_made else SheetChoice(EVERY_COMPANY), error=exc)
     return back(url_for("training.sheet", day_id=day_id),
                 f"Attendance saved: {plural(counts['created'], 'new record')}, {counts['updated']:,} changed.")
 
 
-def _posted_statuses():
-    """The sheet's statuses; the "mark all present" button posts every listed cadet as present."""
-    if request.form.get("mark_all") == "present":
-        return {name: "present" for name in request.form if name.startswith("status-")}
-    return request.form
+@bp.route("/<int:day_id>/sheet/quick", methods=["POST"])
+@page_route(*STAFF)
+def quick_entry(day_id: int):
+    """One student id (typed or scanned) marks that cadet present; JSON for the script, a redirect without it."""
+    back_to = next_url(url_for("training.sheet", day_id=day_id))
+    try:
+        result = mark_present_by_student_id(actor(), day_id, request.form.get("student_id", ""))
+    except AppError as exc:
+        if _wants_json():
+            return error_body(exc.status, exc.code, exc.message, exc.details), exc.status
+        if not isinstance(exc, ValidationError):
+            raise
+        return _sheet_page(day_id, SheetChoice.from_url(back_to), quick_error=exc, self_url=back_to)
+    if _wants_json():
+        return {"data": result}
+    flash(result["message"], "success" if result["created"] else "info")
+    return redirect(with_param(back_to, "quick", "1"), 303)  # quick=1: the input is focused for the next id
 
 
-def _sheet_page(day_id: int, error: ValidationError | None = None):
-    company, platoon = (request.args.get(k, "").strip()[:100] or None for k in ("company", "platoon"))
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _open_sheet(day_id: int, choice: SheetChoice):
+    """Open on the user's last company/platoon when the URL names none; remember an explicit one."""
+    if not choice.is_made and (saved := remembered_choice()):
+        return redirect(url_for("training.sheet", day_id=day_id, **saved.remembered_params), 303)
+    remember_choice(choice)
+    return _sheet_page(day_id, choice)
+
+
+def _sheet_page(day_id: int, choice: SheetChoice, *, error: ValidationError | None = None,
+                quick_error: ValidationError | None = None, self_url: str | None = None):
+    rows = attendance_sheet(day_id, choice.company_filter, choice.platoon, choice.search) if choice.is_made else None
+    failure = error or quick_error
     return render_template(
-        "training/sheet.html", day=get_training_day(day_id), rows=attendance_sheet(day_id, company, platoon),
-        company=company, platoon=platoon, options=filter_options(), statuses=ATTENDANCE_STATUSES,
-        error=error, values=request.form if error else {}, self_url=this_url(),
-    ), error.status if error else 200
+        "training/sheet.html", day=get_training_day(day_id), rows=rows, choice=choice,
+        unrecorded=sum(1 for r in rows or () if not r["status"]), options=filter_options(),
+        statuses=ATTENDANCE_STATUSES, error=error, values=request.form if error else {},
+        quick_error=quick_error, quick_value=request.form.get("student_id", "") if quick_error else "",
+        focus_quick=bool(quick_error) or request.args.get("quick") == "1",
+        self_url=self_url or url_for("training.sheet", day_id=day_id, **choice.params),
+        every_company=EVERY_COMPANY,
+    ), failure.status if failure else 200

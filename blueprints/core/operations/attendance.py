@@ -44,10 +44,11 @@ def _lock_day(session, day_id: int) -> None:
 
 
 def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on_conflict: str = "update",
-                    action: str = "bulk") -> dict[str, int]:
+                    action: str = "bulk", keep_existing: frozenset[int] = frozenset()) -> dict[str, int]:
     """Upsert one status per cadet for the day in constant statements; all or nothing.
 
     Returns {"created": n, "updated": n, "skipped": n}. Unknown cadet ids reject the whole call.
+    `keep_existing`: cadets only recorded if they have no record yet (blanks filled by "mark the rest").
     """
     if not statuses:
         raise ValidationError("No cadets given.", {"cadet_ids": ["must not be empty"]})
@@ -66,7 +67,7 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
             select(AttendanceRecord.cadet_id, AttendanceRecord.status)
             .where(AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))
         ).all())
-        counts = _upsert(session, day_id, statuses, existing, on_conflict)
+        counts = _upsert(session, day_id, statuses, existing, on_conflict, keep_existing)
         recompute_grades(session, ids)
         record_audit(session, actor.id, "attendance_records", "UPDATE" if existing else "CREATE", day_id,
                      {"action": action, "training_day_id": day_id, **counts,
@@ -74,11 +75,12 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
     return counts
 
 
-def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[int, str], on_conflict: str) -> dict:
+def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[int, str], on_conflict: str,
+            keep_existing: frozenset[int] = frozenset()) -> dict:
     now = utcnow()
     new = [{"training_day_id": day_id, "cadet_id": c, "status": s, "created_at": now}
            for c, s in statuses.items() if c not in existing]
-    changed = {c: s for c, s in statuses.items() if c in existing and existing[c] != s}
+    changed = {c: s for c, s in statuses.items() if c in existing and existing[c] != s and c not in keep_existing}
     if new:
         session.execute(_insert().on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
     updated = 0
@@ -105,21 +107,35 @@ def bulk_attendance(actor: User, data: Mapping[str, Any]) -> dict[str, int]:
                            on_conflict=values.get("on_conflict") or "skip")
 
 
-def save_sheet(actor: User, day_id: int, form: Mapping[str, str]) -> dict[str, int]:
-    """The attendance sheet page: fields named status-<cadet_id>, saved in one transaction."""
+def save_sheet(actor: User, day_id: int, form: Mapping[str, str], *, fill_blanks: str | None = None) -> dict[str, int]:
+    """The attendance sheet page: fields named status-<cadet_id>, saved in one transaction.
+
+    With `fill_blanks` (a status), blank fields record that status only for cadets with no record yet:
+    a mark saved earlier, even one saved by someone else after this sheet was drawn, is never overwritten.
+    """
     statuses: dict[int, str] = {}
+    blanks: set[int] = set()
     errors: dict[str, list[str]] = {}
     for name, value in form.items():
-        if not name.startswith("status-") or value == "":
+        if not name.startswith("status-"):
             continue
         raw_id = name.removeprefix("status-")
-        if not raw_id.isdigit() or value not in ATTENDANCE_STATUSES:
+        if raw_id.isdigit() and value == "":
+            blanks.add(int(raw_id))
+        elif not raw_id.isdigit() or value not in ATTENDANCE_STATUSES:
             errors[name] = [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]
-            continue
-        statuses[int(raw_id)] = value
+        else:
+            statuses[int(raw_id)] = value
     if errors:
         raise ValidationError("Some statuses are invalid; nothing was saved.", errors)
-    return mark_attendance(actor, day_id, statuses, on_conflict="update", action="sheet")
+    if fill_blanks is None:
+        return mark_attendance(actor, day_id, statuses, on_conflict="update", action="sheet")
+    if fill_blanks not in ATTENDANCE_STATUSES:
+        raise ValidationError("Unknown status to fill.",
+                              {"mark_all": [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]})
+    statuses.update(dict.fromkeys(blanks, fill_blanks))
+    return mark_attendance(actor, day_id, statuses, on_conflict="update", action="sheet_fill_blanks",
+                           keep_existing=frozenset(blanks))
 
 
 def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> None:
@@ -147,3 +163,34 @@ def _reread_record(session, record_id: int) -> AttendanceRecord:
     if record is None:  # its training day was deleted while we waited
         raise NotFound("No attendance record with that id.")
     return record
+
+
+def mark_present_by_student_id(actor: User, day_id: int, student_id: str) -> dict[str, Any]:
+    """Quick entry (typed or scanned id): mark one active cadet present unless already marked; says who."""
+    student_id = (student_id or "").strip()
+    cadet = _active_cadet_by_student_id(student_id)
+    counts = mark_attendance(actor, day_id, {cadet.id: "present"}, on_conflict="skip", action="quick_entry")
+    status = db.session.scalar(select(AttendanceRecord.status).where(
+        AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id == cadet.id))
+    name = f"{cadet.last_name}, {cadet.first_name}"
+    created = bool(counts["created"])
+    message = (f"{name} ({student_id}) marked present." if created
+               else f"{name} ({student_id}) was already marked {status}; nothing changed.")
+    return {"cadet_id": cadet.id, "student_id": student_id, "name": name, "status": status, "created": created,
+            "message": message}
+
+
+def _active_cadet_by_student_id(student_id: str) -> Cadet:
+    def refuse(reason: str) -> ValidationError:
+        return ValidationError(f"Student ID not marked: {reason}.", {"student_id": [reason]})
+
+    if not student_id:
+        raise refuse("type or scan a student ID")
+    if len(student_id) > 50:
+        raise refuse("at most 50 characters")
+    cadet = db.session.scalar(select(Cadet).where(Cadet.student_id == student_id))
+    if cadet is None:
+        raise refuse(f"no active cadet has student ID {student_id}")
+    if cadet.is_archived:
+        raise refuse(f"{cadet.last_name}, {cadet.first_name} is archived")
+    return cadet

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 220
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 24, 30
+# Room for axis text drawn larger on phones (the chart scales down there), so no label is clipped.
+_LEFT, _RIGHT, _TOP, _BOTTOM = 66, 12, 26, 30
 
 
 def _nice_max(value: float) -> float:
@@ -35,11 +36,15 @@ def _frame(title: str, y_max: float, unit: str, x_labels: Sequence[str]) -> list
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(f'<text class="axis" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
                      f"{escape(_fmt(y_max * i / 4))}</text>")
-    parts.append(f'<text class="axis unit" x="{_LEFT - 6}" y="10" text-anchor="end">{escape(unit)}</text>')
+    parts.append(f'<text class="axis unit" x="{_LEFT + 4}" y="{_TOP - 8}" text-anchor="start">{escape(unit)}</text>')
     n = len(x_labels)
     for i in sorted({0, n // 2, n - 1}) if n else []:
-        x = _x(i, n)
-        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+        x, anchor = _x(i, n), "middle"
+        if n > 1 and i == 0:
+            x, anchor = _LEFT, "start"  # the first and last labels sit inside the frame, never cut off
+        elif n > 1 and i == n - 1:
+            x, anchor = WIDTH - _RIGHT, "end"
+        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
                      f"{escape(x_labels[i])}</text>")
     return parts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -83,8 +84,9 @@ def list_attendance(state: ListState, *, clamp_page: bool = False) -> dict[str, 
                                lambda: fetch_page(select_attendance(), state, clamp_page=clamp_page))
 
 
-def attendance_sheet(day_id: int, company: str | None = None, platoon: str | None = None) -> list[dict[str, Any]]:
-    """Every active cadet (optionally of one company/platoon) with their status for the day, if any."""
+def attendance_sheet(day_id: int, company: str | None = None, platoon: str | None = None,
+                     search: str | None = None) -> list[dict[str, Any]]:
+    """Every active cadet (optionally of one company/platoon, matching a search) with their status for the day."""
     stmt = (
         select(Cadet.id, Cadet.student_id, Cadet.last_name, Cadet.first_name, Cadet.company, Cadet.platoon,
                AttendanceRecord.status, AttendanceRecord.id.label("record_id"))
@@ -97,6 +99,10 @@ def attendance_sheet(day_id: int, company: str | None = None, platoon: str | Non
         stmt = stmt.where(Cadet.company == company)
     if platoon:
         stmt = stmt.where(Cadet.platoon == platoon)
+    for word in re.split(r"[\s,]+", search or ""):
+        if word:  # every word must match a name or the student id ("Castro, Liza", "liza castro")
+            stmt = stmt.where(or_(*(column.icontains(word, autoescape=True)
+                                    for column in (Cadet.last_name, Cadet.first_name, Cadet.student_id))))
     return [dict(r) for r in db.session.execute(stmt).mappings()]
 
 
