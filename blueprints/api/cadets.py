@@ -77,4 +77,4 @@ def cadets_bulk_restore(actor) -> Response:
 @bp.post("/cadets/import")
 @api_route(*ADMIN)
 def cadets_import(actor) -> Response:
-    return ok({"created": import_cadets(actor, json_body().get("cadets"))}, 201)
+    return ok({"created": import_cadets(actor, json_body().get("cadets")).created}, 201)
