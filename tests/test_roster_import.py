@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import random
 import re
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,7 @@ import openpyxl
 import pytest
 from sqlalchemy import delete, func, select
 
-from blueprints.core.errors import Conflict
+from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations.cadets import archive_cadets, import_cadets
 from blueprints.core.roster import field_for, read_roster
 from models import AuditLog, Cadet, Grade, User, db
@@ -286,6 +287,18 @@ def test_bad_files_get_a_clear_message_beside_the_file_field(app, client, name, 
     assert response.status_code == 422
     assert 'id="e-file"' in response.text and message in html.unescape(response.text)
     assert _count(Cadet) == 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_damaged_workbook_is_a_bad_file_never_a_crash(seed):
+    data = bytearray(_xlsx(_roster(3), setup=lambda sheet: sheet.merge_cells("A6:B6")))
+    rng = random.Random(seed)
+    for _ in range(rng.choice((1, 5, 50))):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    try:
+        read_roster("roster.xlsx", bytes(data))
+    except ValidationError as exc:
+        assert exc.details["file"]
 
 
 def test_no_file_chosen(app, client):

@@ -12,6 +12,7 @@ import codecs
 import csv
 import difflib
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterable
@@ -22,11 +23,12 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
-from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from blueprints.core.errors import ValidationError
 from blueprints.core.operations.cadets import MAX_IMPORT
 
+log = logging.getLogger(__name__)
 MAX_COLUMNS = 100
 MAX_CELL = 256  # longer than any field allows, so a cut cell still fails validation exactly like the whole one
 MAX_UNPACKED = 64 * 1024 * 1024  # an .xlsx is a zip: refuse one that inflates past this (a zip bomb)
@@ -141,7 +143,10 @@ def _xlsx_grid(data: bytes) -> _Grid:
         cells = sheet.to_python(skip_empty_area=False)
         merged = sheet.merged_cell_ranges or []
         formulas = _formula_cells(data, index)
-    except (CalamineError, zipfile.BadZipFile, KeyError, IndexError, ValueError, OverflowError) as exc:
+    except ValidationError:
+        raise
+    except Exception as exc:  # an untrusted file can break a reader in many ways; each is a bad file
+        log.info("unreadable .xlsx upload: %r", exc)
         raise _bad_file("The file could not be read as an Excel workbook; it may be damaged. "
                         "Open it in Excel, save it as .xlsx and upload it again.") from exc
     no_result = "holds a formula with no saved result; open the file in Excel, save it and upload it again"
