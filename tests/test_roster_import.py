@@ -437,6 +437,8 @@ def test_the_forms_carry_a_csrf_token_and_a_post_without_one_is_refused(app, cli
         page_html = client.get("/cadets/import").text
         assert 'name="csrf_token"' in page_html and 'enctype="multipart/form-data"' in page_html
         assert _upload(client, "roster.csv", _csv(_roster(1))).status_code == 400
+        too_large = _upload(client, "roster.csv", b"x" * (20 * 1024 * 1024))  # CSRF reads the form first
+        assert too_large.status_code == 413 and "The file is too large" in too_large.text
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
 
