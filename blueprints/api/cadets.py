@@ -83,4 +83,4 @@ def cadets_bulk_restore(actor) -> Response:
 @api_route(*ADMIN)
 @idempotent
 def cadets_import(actor) -> Response:
-    return ok({"created": import_cadets(actor, json_body().get("cadets"))}, 201)
+    return ok({"created": import_cadets(actor, json_body().get("cadets")).created}, 201)

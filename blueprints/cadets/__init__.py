@@ -1,17 +1,19 @@
-"""Cadet pages: the table, profiles, create/edit forms, bulk archive/restore, CSV export."""
+"""Cadet pages: the table, profiles, create/edit forms, bulk archive/restore, CSV/XLSX export, roster import."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
+from blueprints.cadets import roster
 from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.errors import BadRequest, Conflict, ValidationError
 from blueprints.core.operations.cadets import archive_cadets, create_cadet, restore_cadets, update_cadet
 from blueprints.core.operations.grades import update_grade
 from blueprints.core.operations.merits import record_merit
 from blueprints.core.reads.cadets import CADET_SPEC, CADETS_LIST, filter_options, get_cadet, iter_cadets, list_cadets
+from blueprints.core.roster import write_xlsx
 from blueprints.pages_common import (
     actor,
     back,
@@ -31,11 +33,13 @@ from blueprints.pages_common import (
 from models import CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES
 
 bp = Blueprint("cadets", __name__, url_prefix="/cadets")
+bp.register_blueprint(roster.bp)  # /cadets/import
 
 PROFILE_FIELDS = ("student_id", "last_name", "first_name", "middle_name", "suffix", "company", "platoon", "course",
                   "year_level", "status", "email", "contact_number")
 GRADE_FIELDS = ("prelim_score", "midterm_score", "final_score", "status")
 MERIT_FIELDS = ("type", "points", "reason")
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_COLUMNS = [
     ("student_id", lambda c: c["student_id"]), ("last_name", lambda c: c["last_name"]),
     ("first_name", lambda c: c["first_name"]), ("middle_name", lambda c: c["middle_name"]),
@@ -62,6 +66,16 @@ def export():
     state = list_state(CADET_SPEC)
     rows = csv_rows(iter_cadets(state), CSV_COLUMNS)
     return csv_response([name for name, _ in CSV_COLUMNS], rows, "cadets.csv")
+
+
+@bp.route("/export.xlsx")
+@page_route(*STAFF)
+def export_xlsx():
+    """The CSV export's columns as a workbook; the roster import reads it back unchanged."""
+    state = list_state(CADET_SPEC)
+    body = write_xlsx([name for name, _ in CSV_COLUMNS], csv_rows(iter_cadets(state), CSV_COLUMNS))
+    return Response(body, mimetype=XLSX_MIMETYPE, headers={
+        "Content-Disposition": 'attachment; filename="cadets.xlsx"', "Cache-Control": "no-store"})
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from blueprints.core.errors import ValidationError
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f]")  # a regex, not a loop per character: imports check 60,000 values
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -49,7 +50,7 @@ class Field:
             raise ValueError("must be text")
         if len(value) > self.max_len:
             raise ValueError(f"must be at most {self.max_len} characters")
-        if any(ord(c) < 32 for c in value):
+        if _CONTROL.search(value):
             raise ValueError("must not contain control characters")
         if self.pattern and not re.fullmatch(self.pattern, value):
             raise ValueError(self.pattern_help or "has an invalid format")

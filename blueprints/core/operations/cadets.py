@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
-from blueprints.core.audit import record_audit
+from blueprints.core.audit import record_audit, record_audit_many
 from blueprints.core.cache import clear_cadets
 from blueprints.core.database import analyzed_after
 from blueprints.core.errors import Conflict, NotFound, ValidationError
@@ -16,6 +18,7 @@ from blueprints.core.validation import MAX_ID, Field, validate
 from models import CADET_STATUSES, Cadet, Grade, User, db, utcnow
 
 MAX_IMPORT = 5000
+ON_EXISTING = ("error", "skip", "update")
 
 CADET_FIELDS = [
     Field("student_id", required=True, max_len=50, pattern=r"[A-Za-z0-9-]+",
@@ -117,44 +120,121 @@ def restore_cadets(actor: User, ids: list[int]) -> int:
     return _set_archived(actor, ids, False)
 
 
-def import_cadets(actor: User, rows: Any) -> int:
+class ImportResult(NamedTuple):
+    """What an import did: rows created, existing rows changed, existing rows already equal, rows skipped."""
+
+    created: int
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+
+def preview_import(rows: Any) -> tuple[dict[str, list[str]], set[str]]:
+    """A dry run of import_cadets: its validation errors ("cadets[i].field") and the student ids that exist.
+
+    Writes nothing; the roster page shows this beside each row before the admin commits.
+    """
+    _check_size(rows)
+    values, errors = _validate_rows(rows)
+    return errors, _taken([v["student_id"] for v in values])
+
+
+def import_cadets(actor: User, rows: Any, on_existing: str = "error") -> ImportResult:
     """Create up to 5,000 cadets with their grades rows, all or nothing, in constant statements.
 
-    Raises ValidationError whose details name each bad row as "rows[i].field".
+    on_existing decides what a row whose student id exists does: "error" (409, nothing written),
+    "skip" (left as it is) or "update" (its non-empty cells overwrite the profile; empty cells keep it).
+    Raises ValidationError whose details name each bad row as "cadets[i].field".
     """
+    if on_existing not in ON_EXISTING:
+        raise ValidationError("on_existing is invalid.", {"on_existing": [f"must be one of: {', '.join(ON_EXISTING)}"]})
+    _check_size(rows)
+    values, errors = _validate_rows(rows)
+    if errors:
+        raise ValidationError("Some rows are invalid; nothing was imported.", errors)
+    student_ids = [v["student_id"] for v in values]
+    existing = _existing_profiles(student_ids)
+    if existing and on_existing == "error":
+        raise Conflict("Some student IDs already exist; nothing was imported.",
+                       {f"cadets[{i}].student_id": ["is already taken"]
+                        for i, sid in enumerate(student_ids) if sid in existing})
+    new_rows = [_new_cadet(v) for v in values if v["student_id"] not in existing]
+    changes = _profile_changes(values, existing) if on_existing == "update" else []
+    if new_rows or changes:
+        _write_import(actor, new_rows, changes, on_existing)
+    untouched = len(values) - len(new_rows) - len(changes)
+    return ImportResult(created=len(new_rows), updated=len(changes),
+                        unchanged=untouched if on_existing == "update" else 0,
+                        skipped=untouched if on_existing != "update" else 0)
+
+
+def _check_size(rows: Any) -> None:
     if not isinstance(rows, list) or not rows:
         raise ValidationError("cadets must be a non-empty list.", {"cadets": ["must be a non-empty list"]})
     if len(rows) > MAX_IMPORT:
         raise ValidationError(f"At most {MAX_IMPORT} cadets per import.",
                               {"cadets": [f"must hold at most {MAX_IMPORT} rows"]})
-    clean, errors = _validate_rows(rows)
-    if errors:
-        raise ValidationError("Some rows are invalid; nothing was imported.", errors)
-    student_ids = [r["student_id"] for r in clean]
-    taken = _taken(student_ids)
-    if taken:
-        raise Conflict("Some student IDs already exist; nothing was imported.",
-                       {f"cadets[{i}].student_id": ["is already taken"]
-                        for i, sid in enumerate(student_ids) if sid in taken})
+
+
+def _new_cadet(values: dict[str, Any]) -> dict[str, Any]:
+    """Every column set (one executemany shape); an absent or empty status means Ongoing."""
+    return {f.name: values.get(f.name) for f in CADET_FIELDS} | {"status": values.get("status") or "Ongoing"}
+
+
+def _existing_profiles(student_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Profile fields of the cadets whose student id is among these, by student id."""
+    columns = [Cadet.id, *(getattr(Cadet, f.name) for f in CADET_FIELDS)]
+    rows = db.session.execute(select(*columns).where(Cadet.student_id.in_(student_ids))).mappings()
+    return {row["student_id"]: dict(row) for row in rows}
+
+
+def _profile_changes(values: list[dict], existing: dict[str, dict]) -> list[tuple[int, dict, dict]]:
+    """(cadet id, before, after) for existing cadets whose non-empty imported fields differ."""
+    changes = []
+    for row in values:
+        current = existing.get(row["student_id"])
+        if current is None:
+            continue
+        after = {k: v for k, v in row.items() if v is not None and current[k] != v}
+        if after:
+            changes.append((current["id"], {k: current[k] for k in after}, after))
+    return changes
+
+
+def _write_import(actor: User, new_rows: list[dict], changes: list[tuple[int, dict, dict]], mode: str) -> None:
     now = utcnow()
     race = Conflict("A student ID was taken meanwhile; nothing was imported.")
-    with unit_of_work(clear_cadets, analyzed_after(len(clean), "cadets", "grades"), conflict=race) as session:
-        new_ids = list(session.scalars(
-            insert(Cadet).returning(Cadet.id),
-            [{"status": "Ongoing", "is_archived": False, "created_at": now, "updated_at": now, **r}
-             for r in clean],
-        ))
-        session.execute(insert(Grade), [{"cadet_id": cid} for cid in new_ids])
-        record_audit(session, actor.id, "cadets", "CREATE", None,
-                     {"action": "import", "count": len(new_ids), "student_ids": student_ids[:100]})
-    return len(new_ids)
+    rows_written = len(new_rows) + len(changes)
+    with unit_of_work(clear_cadets, analyzed_after(rows_written, "cadets", "grades"), conflict=race) as session:
+        if new_rows:
+            _insert_cadets(session, new_rows, now)
+        if changes:
+            session.execute(update(Cadet), [{"id": cid, **after, "updated_at": now} for cid, _, after in changes])
+            record_audit_many(session, actor.id, "cadets", "UPDATE",
+                              [(cid, {"action": "import", "before": before, "after": after})
+                               for cid, before, after in changes])
+        record_audit(session, actor.id, "cadets", "CREATE" if new_rows else "UPDATE", None,
+                     {"action": "import", "on_existing": mode, "created": len(new_rows), "updated": len(changes),
+                      "student_ids": [r["student_id"] for r in new_rows][:100]})
+
+
+def _insert_cadets(session: Session, rows: list[dict], now: datetime) -> None:
+    """The cadets (one executemany, which the driver pipelines) and their grades rows (one INSERT ... SELECT).
+
+    For 5,000 rows this costs a third of INSERT ... RETURNING plus an INSERT per grades row: the
+    grades rows take their column defaults inside the database instead of row by row in Python.
+    """
+    session.execute(insert(Cadet.__table__), [{"is_archived": False, "created_at": now, "updated_at": now, **r}
+                                              for r in rows])
+    new_cadets = select(Cadet.id).where(Cadet.student_id.in_([r["student_id"] for r in rows]))
+    session.execute(insert(Grade.__table__).from_select(["cadet_id"], new_cadets, include_defaults=True))
 
 
 def _validate_rows(rows: list) -> tuple[list[dict], dict[str, list[str]]]:
+    """Each row's validated fields (only those given; empty cells as None), and every row's errors."""
     clean: list[dict] = []
     errors: dict[str, list[str]] = {}
     seen: dict[str, int] = {}
-    keys = [f.name for f in CADET_FIELDS]
     for i, row in enumerate(rows):
         try:
             values = validate(row, CADET_FIELDS)
@@ -166,5 +246,5 @@ def _validate_rows(rows: list) -> tuple[list[dict], dict[str, list[str]]]:
         if sid in seen:
             errors[f"cadets[{i}].student_id"] = [f"duplicates row {seen[sid]}"]
         seen.setdefault(sid, i)
-        clean.append({k: values.get(k) for k in keys if k != "status"} | {"status": values.get("status") or "Ongoing"})
+        clean.append(values)
     return clean, errors
