@@ -123,6 +123,22 @@ class UserSettings(db.Model):
     user: Mapped[User] = relationship(back_populates="settings")
 
 
+class SignInFailure(db.Model):
+    """Failed sign-ins for a name that matches no account, counted like a user's (see core/lockout.py).
+
+    Keyed by the normalized name; a row is pruned once its window and lockout are over, so the table
+    holds at most the names tried in the last window plus lockout.
+    """
+
+    __tablename__ = "signin_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(80), unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ApiToken(db.Model):
     """A personal API token; only its SHA-256 is stored, the token itself is shown once."""
 

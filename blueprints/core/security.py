@@ -17,6 +17,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
 
+from blueprints.core.auth import normalize_username
 from blueprints.core.errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def _attempted_username() -> str:
+    """The name as authenticate() will look it up, so no spelling of it gets a budget of its own."""
     body = request.get_json(silent=True) if request.is_json else None
     name = body.get("username") if isinstance(body, dict) else request.form.get("username")
-    return str(name or "")[:80].lower()
+    return normalize_username(name)[:80]
 
 
 def _throttle() -> None:

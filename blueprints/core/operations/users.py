@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.audit import record_audit
@@ -59,10 +59,12 @@ def create_user(actor: User | None, data: Mapping[str, Any]) -> int:
     if values["role"] == "cadet" and values.get("cadet_id") is None:
         raise ValidationError("A cadet account must be linked to a cadet.", {"cadet_id": ["is required for cadets"]})
     _check_cadet_link(values.get("cadet_id"))
+    # Sign-in matches names whatever their case, so "Admin" would be taken by "admin".
+    name_key = values["username"].lower()
     clash = db.session.scalar(select(User.username).where(
-        or_(User.username == values["username"], User.email == values["email"])))
+        or_(func.lower(User.username) == name_key, User.email == values["email"])))
     if clash is not None:
-        field = "username" if clash == values["username"] else "email"
+        field = "username" if clash.lower() == name_key else "email"
         raise Conflict("That user already exists.", {field: ["is already taken"]})
     password = values.pop("password")
     conflict = Conflict("That user already exists.", {"username": ["is already taken"]})
