@@ -1,7 +1,8 @@
-"""Failed sign-ins of unknown names
+"""Session versions and failed sign-ins of unknown names
 
-signin_failures counts failed sign-ins for names that match no account, like users.failed_logins, so a
-lockout answers alike for every name.
+users.session_version is part of every session cookie; logout, a password change or reset, deactivation
+and a role change bump it, which ends the user's sessions. signin_failures counts failed sign-ins for
+names that match no account, like users.failed_logins, so a lockout answers alike for every name.
 
 Revision ID: 0005
 Revises: 0003
@@ -17,6 +18,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("session_version", sa.Integer(), server_default="1", nullable=False))
     op.create_table(
         "signin_failures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -35,3 +38,5 @@ def downgrade():
     with op.batch_alter_table("signin_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_signin_failures_first_failed_at")
     op.drop_table("signin_failures")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("session_version")
