@@ -95,11 +95,17 @@ class User(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session cookie; bumped to end all of the user's sessions (logout, password, role...).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", uselist=False, lazy="joined", cascade="all, delete-orphan"
     )
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the id and the session version it was issued for."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def is_admin(self) -> bool:
@@ -121,6 +127,22 @@ class UserSettings(db.Model):
     compact_mode: Mapped[bool] = mapped_column(Boolean, default=False)
 
     user: Mapped[User] = relationship(back_populates="settings")
+
+
+class SignInFailure(db.Model):
+    """Failed sign-ins for a name that matches no account, counted like a user's (see core/lockout.py).
+
+    Keyed by the normalized name; a row is pruned once its window and lockout are over, so the table
+    holds at most the names tried in the last window plus lockout.
+    """
+
+    __tablename__ = "signin_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(80), unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(db.Model):

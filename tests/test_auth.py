@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from blueprints.core.auth import authenticate, issue_token, revoke_token, user_for_token
-from blueprints.core.errors import RateLimited, Unauthorized
+from blueprints.core.errors import Conflict, RateLimited, Unauthorized
+from blueprints.core.lockout import LOCKOUT, prune_signin_failures
 from blueprints.core.operations.users import update_user
-from models import ApiToken, AuditLog, db
+from models import ApiToken, AuditLog, SignInFailure, db, utcnow
+from tests.conftest import is_postgres
 from tests.factories import PASSWORD, login, make_user
+from tests.test_concurrency import run_together
 
 
 def test_login_and_logout(client):
@@ -89,3 +94,91 @@ def test_bearer_token_auth_and_roles(client):
     assert "Set-Cookie" not in r.headers
     r = client.get(probe, headers={"Authorization": f"Bearer {issue_token(cadet)}"})
     assert r.status_code == 403 and r.json["error"] is True
+
+
+# --- Lockout: counted atomically, for real and unknown names alike (issue 11, items 3, 4, 6) ----------
+
+
+def _token_attempts(client, username: str, passwords: list[str]) -> list[tuple[int, dict]]:
+    answers = [client.post("/api/auth/token", json={"username": username, "password": p}) for p in passwords]
+    return [(r.status_code, r.json) for r in answers]
+
+
+def test_the_sixth_attempt_is_refused_and_an_unknown_name_answers_exactly_alike(client):
+    user = make_user("training_staff")
+    attempts = ["wrong"] * 5 + [PASSWORD]
+    real = _token_attempts(client, user.username, attempts)
+    unknown = _token_attempts(client, "nobody-by-this-name", attempts)
+    assert [status for status, _ in real] == [401] * 5 + [429]
+    assert unknown == real  # same statuses, same bodies: a 429 does not tell which names exist
+
+
+def test_only_the_lockout_of_an_unknown_name_is_audited_and_expired_counts_are_pruned(app):
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            authenticate("ghost", "wrong")
+    with pytest.raises(RateLimited):
+        authenticate("ghost", "wrong")
+    lockouts = db.session.scalars(select(AuditLog).where(AuditLog.payload["action"].as_string() == "lockout")).all()
+    assert [(a.table_name, a.user_id) for a in lockouts] == [("signin_failures", None)]
+    with pytest.raises(Unauthorized):
+        authenticate("another-ghost", "wrong")
+    later = utcnow() + LOCKOUT + timedelta(seconds=1)
+    assert prune_signin_failures(later) == 2  # window and lockout over: nothing left to remember
+    assert db.session.scalar(select(func.count()).select_from(SignInFailure)) == 0
+
+
+def test_spellings_of_a_name_are_one_account(app):
+    user = make_user("training_staff", username="Maria.Cruz")
+    assert authenticate("  maria.cruz ", PASSWORD).id == user.id
+    assert authenticate("ＭＡＲＩＡ.ＣＲＵＺ", PASSWORD).id == user.id  # full-width letters (NFKC)
+    for spelling in ("maria.cruz", " MARIA.CRUZ", "Maria.Cruz\t", "mArIa.cRuZ", "\u3000maria.cruz"):
+        with pytest.raises(Unauthorized):
+            authenticate(spelling, "wrong")
+    with pytest.raises(RateLimited):
+        authenticate("Maria.Cruz", PASSWORD)
+
+
+def test_a_correct_password_before_the_fifth_failure_clears_the_count(app):
+    user = make_user("training_staff")
+    for _ in range(4):
+        with pytest.raises(Unauthorized):
+            authenticate(user.username, "wrong")
+    assert authenticate(user.username, PASSWORD).id == user.id
+    for _ in range(4):
+        with pytest.raises(Unauthorized):
+            authenticate(user.username, "wrong")
+    assert authenticate(user.username, PASSWORD).id == user.id
+
+
+def test_a_deactivated_account_says_so_only_after_the_right_password(app):
+    admin, user = make_user("admin"), make_user("training_staff")
+    update_user(admin, user.id, {"is_active": False})
+    with pytest.raises(Unauthorized, match="Wrong username or password"):
+        authenticate(user.username, "wrong")
+    with pytest.raises(Unauthorized, match="deactivated"):
+        authenticate(user.username, PASSWORD)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("real", [True, False], ids=["real-name", "unknown-name"])
+def test_forty_parallel_wrong_passwords_lock_the_name_and_then_the_right_one_is_refused(app, real):
+    if not is_postgres():
+        pytest.skip("concurrency is tested against PostgreSQL")
+    username = make_user("training_staff").username if real else "no-such-user"
+    results = run_together(app, [lambda: authenticate(username, "wrong")] * 40)
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["RateLimited"] * 35 + ["Unauthorized"] * 5, kinds  # only 5 passwords were ever checked
+    with pytest.raises(RateLimited):
+        authenticate(username, PASSWORD)
+    with pytest.raises(RateLimited):
+        authenticate(username, "wrong")
+    lockouts = db.session.scalars(select(AuditLog).where(AuditLog.payload["action"].as_string() == "lockout")).all()
+    assert len(lockouts) == 1
+
+
+def test_a_username_differing_only_in_case_is_taken(app):
+    make_user("training_staff", username="Jose.Rizal")
+    with pytest.raises(Conflict) as refused:
+        make_user("training_staff", username="jose.RIZAL")  # would share the lookup of Jose.Rizal
+    assert refused.value.details == {"username": ["is already taken"]}

@@ -232,3 +232,20 @@ def test_sign_in_is_throttled_per_address_and_account(app, path, as_json):
         assert attempt(bystander, PASSWORD).status_code in (200, 201, 302)
     finally:
         app.config["SIGNIN_LIMIT_PER_ACCOUNT"] = "10 per minute"
+
+
+@pytest.mark.parametrize(("path", "as_json"), [("/login", False), ("/api/auth/token", True)])
+def test_every_spelling_of_a_name_counts_against_one_account_throttle(app, path, as_json):
+    """Leading spaces, case or full-width letters do not buy an attacker a fresh per-account budget."""
+    app.config["SIGNIN_LIMIT_PER_ACCOUNT"] = "3 per minute"
+    try:
+        name = make_user(S).username
+        full_width = "".join(chr(ord(c) + 0xFEE0) for c in name)
+        client = app.test_client()
+        statuses = []
+        for spelling in (name, " " + name, name.upper() + " ", full_width):
+            data = {"username": spelling, "password": "wrong-password"}
+            statuses.append((client.post(path, json=data) if as_json else client.post(path, data=data)).status_code)
+        assert statuses == [401, 401, 401, 429]
+    finally:
+        app.config["SIGNIN_LIMIT_PER_ACCOUNT"] = "10 per minute"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user
 
 from blueprints.core.auth import issue_token, page_route, revoke_token
 from blueprints.core.errors import NotFound, ValidationError
@@ -39,10 +39,11 @@ def password():
     try:
         if new != confirm:
             raise ValidationError("The new passwords do not match.", {"confirm_password": ["does not match"]})
-        change_password(actor(), request.form.get("current_password", ""), new)
+        user = change_password(actor(), request.form.get("current_password", ""), new)
     except ValidationError as exc:
         return _profile_page(password_error=exc)
-    return back(url_for("account.profile"), "Password changed.")
+    login_user(user)  # re-issued with the new session version: only the other sessions end
+    return back(url_for("account.profile"), "Password changed; your other sessions were signed out.")
 
 
 def _profile_page(status: int = 200, **context):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
+from flask_login import login_user
 
 from blueprints.core.auth import ADMIN, page_route
 from blueprints.core.errors import Conflict, ValidationError
@@ -45,25 +46,32 @@ def user_edit(user_id: int):
     back_to = next_url(url_for("admin.users"))
     if request.method == "GET":
         user = get_user(user_id)
-        return form_page("admin/user_edit.html", user=user, values=user, roles=ROLE_CHOICES, back_to=back_to)
+        return form_page("admin/user_edit.html", user=user, values=user, roles=ROLE_CHOICES, back_to=back_to,
+                         revoke_tokens=True)
     try:
         update_user(actor(), user_id, form_data("role", "email", "cadet_id", checkboxes=("is_active",)))
     except (ValidationError, Conflict) as exc:
         return form_page("admin/user_edit.html", exc, user=get_user(user_id), roles=ROLE_CHOICES, back_to=back_to,
-                         values={**request.form.to_dict(), "is_active": "is_active" in request.form})
+                         values={**request.form.to_dict(), "is_active": "is_active" in request.form},
+                         revoke_tokens=True)
     return back(back_to, "User saved.")
 
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
 @page_route(*ADMIN)
 def user_password(user_id: int):
+    revoke_tokens = "revoke_tokens" in request.form
     try:
-        reset_password(actor(), user_id, request.form.get("new_password", ""))
+        reset_password(actor(), user_id, request.form.get("new_password", ""), revoke_tokens=revoke_tokens)
     except ValidationError as exc:
         user = get_user(user_id)
         return form_page("admin/user_edit.html", user=user, values=user, roles=ROLE_CHOICES,
-                         back_to=next_url(url_for("admin.users")), password_error=exc, status=exc.status)
-    return back(url_for("admin.users"), "Password reset; any lockout was lifted.")
+                         back_to=next_url(url_for("admin.users")), password_error=exc, status=exc.status,
+                         revoke_tokens=revoke_tokens)
+    if user_id == actor().id:
+        login_user(actor())  # an admin resetting their own password keeps this session
+    tokens = " and API tokens revoked" if revoke_tokens else ""
+    return back(url_for("admin.users"), f"Password reset; any lockout was lifted, sessions signed out{tokens}.")
 
 
 @bp.route("/settings", methods=["GET", "POST"])

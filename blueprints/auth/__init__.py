@@ -7,8 +7,9 @@ from flask_login import current_user, login_user, logout_user
 
 from blueprints.core.auth import authenticate
 from blueprints.core.errors import AppError
+from blueprints.core.operations.users import sign_out
 from blueprints.core.security import sign_in
-from blueprints.pages_common import safe_next
+from blueprints.pages_common import actor, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -37,6 +38,8 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        sign_out(actor())  # ends copies of this cookie and other sessions too
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -4,32 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache, wraps
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import Read, clear_users, prefetch
 from blueprints.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from blueprints.core.extensions import login_manager
+from blueprints.core.lockout import (
+    MAX_FAILURES,
+    clear_user_failures,
+    count_name_attempt,
+    count_user_attempt,
+    lock_name,
+    lock_user,
+    prune_now_and_then,
+)
 from blueprints.core.operations import unit_of_work
 from models import ApiToken, User, UserSettings, db, utcnow
 
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
-LOCKOUT = timedelta(minutes=30)
 TOKEN_PREFIX = "mst_"
 _TOUCH_EVERY = timedelta(minutes=5)
 TOKEN_READ = Read("users:token", ("users",))
 SESSION_USER_READ = Read("users:session", ("users",))  # the signed-in page user: no query per page view
 _last_touch: dict[int, datetime] = {}
+_LOCKED = "Too many failed sign-ins; the account is locked for a while."
 
 
 class PageSessions(SecureCookieSessionInterface):
@@ -50,17 +58,24 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def _load(user_id: str) -> User | None:
-        if not (user_id.isascii() and user_id.isdigit()) or int(user_id) > 2**31 - 1:
+    def _load(session_id: str) -> User | None:
+        """The session's user (from the cache), unless its session version was bumped since or it is
+        deactivated. Every bump clears the "users" cache domain, so the cached copy is never older."""
+        user_id, _, version = session_id.partition(":")
+        if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
+            return None  # includes sessions issued before session versions existed
+        if int(user_id) > 2**31 - 1:
             return None
         found = SESSION_USER_READ.get(int(user_id), lambda: _session_user(int(user_id)))
-        return _detached_user(found) if found is not None and found["is_active"] else None
+        if found is None or not found["is_active"] or found["session_version"] != int(version):
+            return None
+        return _detached_user(found)
 
 
 def _session_user(user_id: int) -> dict[str, Any] | None:
     """What a signed-in page needs of its user, as plain data (never the password hash)."""
     row = db.session.execute(
-        select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
+        select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id, User.session_version,
                UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode)
         .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == user_id)
     ).first()
@@ -88,36 +103,54 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def normalize_username(name: object) -> str:
+    """The one spelling of a sign-in name, used for the lookup, the lockout and the throttle key alike.
+
+    NFKC folds full-width and other compatibility forms, then spaces are stripped and case folded.
+    """
+    folded = unicodedata.normalize("NFKC", str(name or "")).strip().casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def _find_user(name_key: str) -> User | None:
+    # Usernames are ASCII (see USER_FIELDS), so SQL lower() matches casefold on every backend.
+    return db.session.scalar(select(User).where(func.lower(User.username) == name_key).order_by(User.id).limit(1))
+
+
 def authenticate(username: str, password: str) -> User:
-    """Check a username and password, counting failures; 5 in 15 minutes lock for 30 minutes."""
-    username, password = (username or "").strip(), password or ""
-    user = db.session.scalar(select(User).where(User.username == username)) if username else None
-    now = utcnow()
-    if user is not None and user.locked_until and user.locked_until > now:
-        raise RateLimited("Too many failed sign-ins; the account is locked for a while.")
+    """Check a username and password. The attempt is counted first: once 5 in 15 minutes have failed,
+    the name is locked for 30 minutes (429), whether or not an account has that name."""
+    name_key, password, now = normalize_username(username), password or "", utcnow()
+    user = _find_user(name_key) if name_key else None
     if user is None:
-        check_password_hash(_dummy_hash(), password)  # same cost as a real check
-        raise Unauthorized("Wrong username or password.")
-    if not check_password_hash(user.password_hash, password):
-        _count_failure(user, now)
-        raise Unauthorized("Wrong username or password.")
-    if not user.is_active:
-        raise Unauthorized("This account is deactivated.")
-    if user.failed_logins:
-        with unit_of_work():
-            user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+        _refuse_unknown_name(name_key[:80], password, now)
+    user_id, password_hash, active = user.id, user.password_hash, user.is_active  # before commits expire them
+    attempt = count_user_attempt(user_id, now)
+    if attempt is None or attempt > MAX_FAILURES:
+        raise RateLimited(_LOCKED)
+    if not check_password_hash(password_hash, password):
+        _fail(attempt, lambda: lock_user(user_id, now), now)
+    if not clear_user_failures(user_id, now):
+        raise RateLimited(_LOCKED)  # failures from racing requests locked the account meanwhile
+    if not active:
+        raise Unauthorized("This account is deactivated.")  # said only after the right password
     return user
 
 
-def _count_failure(user: User, now) -> None:
-    with unit_of_work() as session:
-        if user.first_failed_at is None or now - user.first_failed_at > FAILURE_WINDOW:
-            user.failed_logins, user.first_failed_at = 0, now
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins, user.first_failed_at = 0, None
-            record_audit(session, None, "users", "UPDATE", user.id, {"action": "lockout"})
+def _refuse_unknown_name(name_key: str, password: str, now) -> NoReturn:
+    """Answer exactly as for a real name: same count, same lockout, same password-hash cost."""
+    attempt = count_name_attempt(name_key, now) if name_key else 1
+    if attempt is None or attempt > MAX_FAILURES:
+        raise RateLimited(_LOCKED)
+    check_password_hash(_dummy_hash(), password)
+    _fail(attempt, lambda: lock_name(name_key, now), now)
+
+
+def _fail(attempt: int, lock: Callable[[], None], now) -> NoReturn:
+    if attempt == MAX_FAILURES:
+        lock()
+    prune_now_and_then(now)
+    raise Unauthorized("Wrong username or password.")
 
 
 def issue_token(user: User, name: str = "") -> str:

@@ -19,6 +19,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from blueprints.core.auth import normalize_username
 from blueprints.core.errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def _attempted_username() -> str:
+    """The name as authenticate() will look it up, so no spelling of it gets a budget of its own."""
     body = request.get_json(silent=True) if request.is_json else None
     name = body.get("username") if isinstance(body, dict) else request.form.get("username")
-    return str(name or "")[:80].lower()
+    return normalize_username(name)[:80]
 
 
 def _throttle() -> None:

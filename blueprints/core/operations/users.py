@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.audit import record_audit
@@ -13,7 +14,7 @@ from blueprints.core.cache import clear_users
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
-from models import PAGE_SIZES, ROLES, Cadet, User, UserSettings, db
+from models import PAGE_SIZES, ROLES, ApiToken, Cadet, User, UserSettings, db, utcnow
 
 MIN_PASSWORD = 10
 USER_FIELDS = [
@@ -59,10 +60,12 @@ def create_user(actor: User | None, data: Mapping[str, Any]) -> int:
     if values["role"] == "cadet" and values.get("cadet_id") is None:
         raise ValidationError("A cadet account must be linked to a cadet.", {"cadet_id": ["is required for cadets"]})
     _check_cadet_link(values.get("cadet_id"))
+    # Sign-in matches names whatever their case, so "Admin" would be taken by "admin".
+    name_key = values["username"].lower()
     clash = db.session.scalar(select(User.username).where(
-        or_(User.username == values["username"], User.email == values["email"])))
+        or_(func.lower(User.username) == name_key, User.email == values["email"])))
     if clash is not None:
-        field = "username" if clash == values["username"] else "email"
+        field = "username" if clash.lower() == name_key else "email"
         raise Conflict("That user already exists.", {field: ["is already taken"]})
     password = values.pop("password")
     conflict = Conflict("That user already exists.", {"username": ["is already taken"]})
@@ -93,32 +96,66 @@ def update_user(actor: User, user_id: int, data: Mapping[str, Any]) -> None:
     changed = {k: v for k, v in values.items() if getattr(user, k) != v}
     if not changed:
         return
+    ends_sessions = "role" in changed or changed.get("is_active") is False
     with unit_of_work(clear_users, conflict=Conflict("That email is taken.", {"email": ["is already taken"]})) as s:
         before = {k: getattr(user, k) for k in changed}
         for key, value in changed.items():
             setattr(user, key, value)
-        record_audit(s, actor.id, "users", "UPDATE", user_id, {"before": before, "after": changed})
+        if ends_sessions:  # a session must not keep a role it no longer has, nor return on reactivation
+            _end_sessions(s, user_id)
+        record_audit(s, actor.id, "users", "UPDATE", user_id,
+                     {"before": before, "after": changed, "sessions_ended": ends_sessions})
 
 
-def reset_password(actor: User, user_id: int, new_password: str) -> None:
-    """An admin sets a new password; the user's lockout is lifted."""
+def _end_sessions(session: Session, user_id: int) -> None:
+    """Bump the user's session version: every session cookie issued before stops working."""
+    session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1)
+                    .execution_options(synchronize_session=False))
+
+
+def _revoke_tokens(session: Session, user_id: int) -> int:
+    """Revoke all of the user's live API tokens; how many (the caller clears the "users" cache)."""
+    return session.execute(
+        update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def sign_out(user: User) -> None:
+    """End all of the user's sessions: a signed cookie copied before logout would otherwise still work."""
+    with unit_of_work(clear_users) as session:  # the cached signed-in user holds the session version
+        _end_sessions(session, user.id)
+        record_audit(session, user.id, "users", "UPDATE", user.id, {"action": "sign-out"})
+
+
+def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: bool = True) -> None:
+    """An admin sets a new password: the lockout is lifted, the user's sessions end and, unless the admin
+    chooses otherwise, their API tokens are revoked; the audit row says which."""
     _check_password(new_password or "", "new_password")
     user = _get(user_id)
-    with unit_of_work(clear_users) as session:
-        user.password_hash = generate_password_hash(new_password)
-        user.failed_logins, user.locked_until = 0, None
-        record_audit(session, actor.id, "users", "UPDATE", user_id, {"action": "reset-password"})
+    password_hash = generate_password_hash(new_password)  # slow: outside the transaction
+    with unit_of_work(clear_users) as session:  # "users" holds the cached token lookups
+        user.password_hash = password_hash
+        user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+        _end_sessions(session, user_id)
+        revoked = _revoke_tokens(session, user_id) if revoke_tokens else 0
+        record_audit(session, actor.id, "users", "UPDATE", user_id,
+                     {"action": "reset-password", "revoke_tokens": revoke_tokens, "tokens_revoked": revoked})
 
 
-def change_password(actor: User, current: str, new_password: str) -> None:
-    """A user changes their own password, proving they know the current one."""
+def change_password(actor: User, current: str, new_password: str) -> User:
+    """A user changes their own password, proving they know the current one; their other sessions end
+    (the caller re-issues the current one)."""
     user = _get(actor.id)  # the actor may be a detached copy from the cache
     if not check_password_hash(user.password_hash, current or ""):
         raise ValidationError("The current password is wrong.", {"current_password": ["is not correct"]})
     _check_password(new_password or "", "new_password")
-    with unit_of_work(clear_users) as session:
-        user.password_hash = generate_password_hash(new_password)
+    password_hash = generate_password_hash(new_password)
+    with unit_of_work(clear_users) as session:  # the cached signed-in user holds the session version
+        user.password_hash = password_hash
+        _end_sessions(session, actor.id)
         record_audit(session, actor.id, "users", "UPDATE", actor.id, {"action": "change-password"})
+    return user  # expired by the commit: its session version reloads as the new one
 
 
 def update_preferences(actor: User, data: Mapping[str, Any]) -> None:
