@@ -62,14 +62,14 @@ def user_edit(user_id: int):
 def user_password(user_id: int):
     revoke_tokens = "revoke_tokens" in request.form
     try:
-        reset_password(actor(), user_id, request.form.get("new_password", ""), revoke_tokens=revoke_tokens)
+        user = reset_password(actor(), user_id, request.form.get("new_password", ""), revoke_tokens=revoke_tokens)
     except ValidationError as exc:
         user = get_user(user_id)
         return form_page("admin/user_edit.html", user=user, values=user, roles=ROLE_CHOICES,
                          back_to=next_url(url_for("admin.users")), password_error=exc, status=exc.status,
                          revoke_tokens=revoke_tokens)
     if user_id == actor().id:
-        login_user(actor())  # an admin resetting their own password keeps this session
+        login_user(user)  # an admin resetting their own password keeps this session (its new version)
     tokens = " and API tokens revoked" if revoke_tokens else ""
     return back(url_for("admin.users"), f"Password reset; any lockout was lifted, sessions signed out{tokens}.")
 

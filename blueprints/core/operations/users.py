@@ -128,7 +128,7 @@ def sign_out(user: User) -> None:
         record_audit(session, user.id, "users", "UPDATE", user.id, {"action": "sign-out"})
 
 
-def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: bool = True) -> None:
+def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: bool = True) -> User:
     """An admin sets a new password: the lockout is lifted, the user's sessions end and, unless the admin
     chooses otherwise, their API tokens are revoked; the audit row says which."""
     _check_password(new_password or "", "new_password")
@@ -141,6 +141,7 @@ def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: 
         revoked = _revoke_tokens(session, user_id) if revoke_tokens else 0
         record_audit(session, actor.id, "users", "UPDATE", user_id,
                      {"action": "reset-password", "revoke_tokens": revoke_tokens, "tokens_revoked": revoked})
+    return user  # expired by the commit: its session version reloads as the new one
 
 
 def change_password(actor: User, current: str, new_password: str) -> User:
