@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from blueprints import account, admin, api, auth, cadets, dashboard, grades, home, merits, monitoring, training
+from blueprints.core import routing
 
 
 def register_blueprints(app: Flask) -> None:
+    routing.init_app(app)  # the <id:...> converter the routes below use
     for module in (auth, home, cadets, grades, training, merits, admin, account, dashboard, monitoring, api):
         app.register_blueprint(module.bp)

@@ -64,7 +64,7 @@ def tokens():
     return _tokens_page(new_token=token, status=201)
 
 
-@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
 @page_route()
 def token_revoke(token_id: int):
     revoke_token(actor(), token_id)

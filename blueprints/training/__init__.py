@@ -26,6 +26,7 @@ from blueprints.pages_common import (
     next_url,
     plural,
     table_page,
+    text_arg,
     this_url,
 )
 from models import ATTENDANCE_STATUSES
@@ -55,7 +56,7 @@ def new():
     return back(url_for("training.show", day_id=day_id), "Training day added; attendance scores were recomputed.")
 
 
-@bp.route("/<int:day_id>")
+@bp.route("/<id:day_id>")
 @page_route(*STAFF)
 def show(day_id: int):
     state = list_state(ATTENDANCE_SPEC, training_day_id=day_id)
@@ -64,7 +65,7 @@ def show(day_id: int):
                            options=filter_options(), statuses=ATTENDANCE_STATUSES)
 
 
-@bp.route("/<int:day_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:day_id>/edit", methods=["GET", "POST"])
 @page_route(*STAFF)
 def edit(day_id: int):
     back_to = next_url(url_for("training.show", day_id=day_id))
@@ -78,7 +79,7 @@ def edit(day_id: int):
     return back(back_to, "Training day saved.")
 
 
-@bp.route("/<int:day_id>/delete", methods=["GET", "POST"])
+@bp.route("/<id:day_id>/delete", methods=["GET", "POST"])
 @page_route(*ADMIN)
 def delete(day_id: int):
     if request.method == "GET":
@@ -87,7 +88,7 @@ def delete(day_id: int):
     return back(url_for("training.index"), "Training day deleted with its attendance; grades were recomputed.")
 
 
-@bp.route("/<int:day_id>/sheet", methods=["GET", "POST"])
+@bp.route("/<id:day_id>/sheet", methods=["GET", "POST"])
 @page_route(*STAFF)
 def sheet(day_id: int):
     if request.method == "GET":
@@ -108,7 +109,7 @@ def _posted_statuses():
 
 
 def _sheet_page(day_id: int, error: ValidationError | None = None):
-    company, platoon = (request.args.get(k, "").strip()[:100] or None for k in ("company", "platoon"))
+    company, platoon = text_arg("company"), text_arg("platoon")
     return render_template(
         "training/sheet.html", day=get_training_day(day_id), rows=attendance_sheet(day_id, company, platoon),
         company=company, platoon=platoon, options=filter_options(), statuses=ATTENDANCE_STATUSES,

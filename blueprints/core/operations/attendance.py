@@ -13,7 +13,7 @@ from blueprints.core.cache import clear_attendance
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations import unit_of_work
-from blueprints.core.validation import MAX_ID, Field, validate
+from blueprints.core.validation import MAX_ID, Field, parse_id, validate
 from grading import recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
 
@@ -108,11 +108,13 @@ def save_sheet(actor: User, day_id: int, form: Mapping[str, str]) -> dict[str, i
     for name, value in form.items():
         if not name.startswith("status-") or value == "":
             continue
-        raw_id = name.removeprefix("status-")
-        if not raw_id.isdigit() or value not in ATTENDANCE_STATUSES:
-            errors[name] = [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]
-            continue
-        statuses[int(raw_id)] = value
+        cadet_id = parse_id(name.removeprefix("status-"))
+        if cadet_id is None:
+            errors[name[:50]] = ["is not a cadet on this sheet"]
+        elif value not in ATTENDANCE_STATUSES:
+            errors[name[:50]] = [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]
+        else:
+            statuses[cadet_id] = value
     if errors:
         raise ValidationError("Some statuses are invalid; nothing was saved.", errors)
     return mark_attendance(actor, day_id, statuses, on_conflict="update", action="sheet")
