@@ -1,15 +1,20 @@
-"""Bad input on pages and the API: unicode digits, ids past PostgreSQL INTEGER, NUL and CR/LF answer a 4xx
-or a valid page, never a 500."""
+"""Bad input on every route: unicode digits, ids past PostgreSQL INTEGER, NUL and CR/LF, overlong text and
+the hostile strings of test_bad_input.py answer a 4xx or a valid page, never a 500."""
 
 from __future__ import annotations
 
 import pytest
+from flask import url_for
 from sqlalchemy import func, select
 
 from blueprints.core.auth import issue_token
+from blueprints.core.operations.attendance import bulk_attendance
+from blueprints.core.operations.merits import record_merit
 from blueprints.core.validation import MAX_ID
-from models import AttendanceRecord, AuditLog, Cadet, db
+from models import ApiToken, AttendanceRecord, AuditLog, Cadet, db
 from tests.factories import login, make_cadet, make_training_day, make_user
+from tests.test_bad_input import NASTY
+from tests.test_security import _served
 
 TOO_BIG = str(MAX_ID + 1)  # 2**31: PostgreSQL refuses it as an INTEGER parameter
 
@@ -123,3 +128,76 @@ def test_cr_lf_in_next_falls_back_to_a_safe_redirect(signed_in, target):
     login_page = client.post("/login", query_string={"next": target},
                              data={"username": user.username, "password": "correct-horse-battery"})
     assert login_page.status_code == 302 and "\n" not in login_page.headers["Location"]
+
+
+# --- item 10: the whole battery on every page and API route -------------------------------------
+
+BATTERY = ["²", "١٢", TOO_BIG, "9" * 400, "-1", "1e999", "a\x00b", "/\r\nLocation: //evil.test", "x" * 5000,
+           *dict.fromkeys(text for pair in NASTY for text in pair)]
+FIELDS = ("page", "per_page", "limit", "after", "sort", "search", "q", "next", "company", "platoon", "course",
+          "status", "year_level", "is_archived", "remarks", "type", "date", "date_from", "date_to", "operation",
+          "table_name", "role", "ids", "cadet_id", "training_day_id", "student_id", "first_name", "last_name",
+          "email", "points", "reason", "title", "location", "prelim_score", "midterm_score", "final_score",
+          "version", "username", "password", "new_password", "name", "page_size", "school_year", "semester",
+          "unit_name", "action", "confirm", "mark_all", "on_conflict", "status-1", "status-²", f"status-{TOO_BIG}")
+_ID_ARGS = {"cadet_id", "day_id", "user_id", "log_id", "record_id", "token_id"}
+_MARK = 987654321  # stands in for an id in url_for, then becomes TOO_BIG in the path
+SKIPPED = {"auth.logout", "api.token_revoke", "static"}  # they end the session or token the walk signs in with
+
+
+@pytest.fixture
+def world(app):
+    admin = make_user("admin")
+    staff = make_user("training_staff")
+    cadet = make_cadet(admin)
+    day = make_training_day(admin)
+    bulk_attendance(admin, {"training_day_id": day, "cadet_ids": [cadet], "status": "present"})
+    log = record_merit(admin, {"cadet_id": cadet, "type": "merit", "points": 1, "reason": "x"})
+    issue_token(admin, "revoked-by-the-walk")
+    ids = {"cadet_id": cadet, "day_id": day, "user_id": staff.id, "log_id": log, "stmt_id": "0",
+           "record_id": db.session.scalar(select(AttendanceRecord.id)),
+           "token_id": db.session.scalar(select(ApiToken.id).where(ApiToken.name == "revoked-by-the-walk"))}
+    return admin, ids
+
+
+def _requests(app, ids: dict) -> list[tuple[str, str, str]]:
+    """(method, path, value) for every route and battery value, ids filled in, destructive routes last;
+    a route with an id in its path once more with that id past the largest one."""
+    out = []
+    for endpoint, method, rule in _served(app):
+        if endpoint in SKIPPED:
+            continue
+        with app.test_request_context():
+            path = url_for(endpoint, **{name: ids[name] for name in rule.arguments})
+            out += [(method, path, value) for value in BATTERY]
+            if rule.arguments & _ID_ARGS:
+                marked = url_for(endpoint, **{name: _MARK if name in _ID_ARGS else ids[name]
+                                              for name in rule.arguments})
+                out.append((method, marked.replace(str(_MARK), TOO_BIG), TOO_BIG))
+    return out
+
+
+def _send(client, method: str, path: str, value: str, headers: dict):
+    query = {name: value for name in FIELDS}
+    if method == "GET":
+        return client.open(path, method=method, query_string=query, headers=headers)
+    if path.startswith("/api/"):
+        body = {name: value for name in FIELDS} | {"cadet_ids": [value], "cadets": [{"student_id": value}],
+                                                    "items": [{"cadet_id": value}]}
+        return client.open(path, method=method, query_string=query, json=body, headers=headers)
+    return client.open(path, method=method, query_string=query, data=query, headers=headers)
+
+
+def test_the_battery_on_every_route_is_never_a_server_error(app, client, world):
+    admin, ids = world
+    login(client, admin)
+    headers = {"Authorization": f"Bearer {issue_token(admin)}"}
+    failures = []
+    for method, path, value in _requests(app, ids):
+        try:  # the test app propagates exceptions instead of answering 500
+            status = _send(client, method, path, value, headers).status_code
+        except Exception as exc:  # noqa: BLE001 - every crash is collected, then reported together
+            status = f"{type(exc).__name__}: {str(exc)[:80]}"
+        if not isinstance(status, int) or status >= 500:
+            failures.append((method, path, value[:30], status))
+    assert not failures, "\n".join(map(str, failures))
