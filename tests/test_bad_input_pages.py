@@ -1,5 +1,6 @@
 """Bad input on every route: unicode digits, ids past PostgreSQL INTEGER, NUL and CR/LF, overlong text and
-the hostile strings of test_bad_input.py answer a 4xx or a valid page, never a 500."""
+the hostile strings of test_bad_input.py answer a 4xx or a valid page, never a 500; and a signed-in page
+answers the 503 page (not a raw 500) when the database is down."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from blueprints.core.validation import MAX_ID
 from models import ApiToken, AttendanceRecord, AuditLog, Cadet, db
 from tests.factories import login, make_cadet, make_training_day, make_user
 from tests.test_bad_input import NASTY
+from tests.test_reliability import _app_like, _free_port
 from tests.test_security import _served
 
 TOO_BIG = str(MAX_ID + 1)  # 2**31: PostgreSQL refuses it as an INTEGER parameter
@@ -201,3 +203,22 @@ def test_the_battery_on_every_route_is_never_a_server_error(app, client, world):
         if not isinstance(status, int) or status >= 500:
             failures.append((method, path, value[:30], status))
     assert not failures, "\n".join(map(str, failures))
+
+
+# --- item 15: database down while signed in -------------------------------------------------------
+
+def test_signed_in_pages_answer_the_503_page_when_the_database_is_down(app, client):
+    admin = make_user("admin")
+    login(client, admin)
+    token = issue_token(admin)
+    session_cookie = client.get_cookie("session").value
+    down = _app_like(app, SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/x",
+                     DB_CONNECT_TIMEOUT=2)
+    down_client = down.test_client()
+    down_client.set_cookie("session", session_cookie)
+    for path in ("/", "/cadets/", "/account"):
+        page = down_client.get(path)
+        assert page.status_code == 503, (path, page.status_code)
+        assert page.mimetype == "text/html" and b"unavailable" in page.data
+    api = down_client.get("/api/cadets", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 503 and api.json["code"] == "SERVICE_UNAVAILABLE"
