@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from sqlalchemy.sql.elements import ColumnElement
 
 from blueprints.core.errors import BadRequest
-from blueprints.core.validation import MAX_ID, has_control_chars, is_digits
+from blueprints.core.validation import MAX_ID, has_control_chars, parse_whole
 
 MAX_PAGE = 10**9 - 1  # far past any table's last page, and still a small number to multiply
 MAX_PER_PAGE = 100
@@ -43,10 +43,10 @@ class Filter:
                 raise ValueError(f"{name} must be at most 100 characters")
             return raw
         if self.kind == "int":
-            digits = raw.removeprefix("-")
-            if not is_digits(digits) or len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+            number = parse_whole(raw.removeprefix("-"), 0, MAX_ID)
+            if number is None:
                 raise ValueError(f"{name} must be a whole number")
-            return int(raw)
+            return -number if raw.startswith("-") else number
         if self.kind == "choice":
             if raw not in self.choices:
                 raise ValueError(f"{name} must be one of: {', '.join(self.choices)}")
@@ -188,9 +188,9 @@ class ListState:
 def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> Any:
     if raw is None or raw == "":
         return default
-    raw = raw.strip()
-    if is_digits(raw) and len(raw) <= len(str(MAX_PAGE)) and 0 < int(raw) <= MAX_PAGE:
-        return int(raw)
+    number = parse_whole(raw, 1, MAX_PAGE)
+    if number is not None:
+        return number
     if strict:
         bad(name, f"{name} must be a whole number of at least 1")
     return default
@@ -200,12 +200,10 @@ def _cursor(raw: str | None, name: str, strict: bool, bad) -> int | None:
     """The keyset cursor: an id from 0 (start of the walk) to MAX_ID; the database refuses larger ones."""
     if raw is None:
         return None
-    raw = raw.strip()
-    if is_digits(raw) and len(raw) <= len(str(MAX_ID)) and int(raw) <= MAX_ID:
-        return int(raw)
-    if strict:
+    number = parse_whole(raw, 0, MAX_ID)
+    if number is None and strict:
         bad(name, f"{name} must be a whole number from 0 to {MAX_ID}")
-    return None
+    return number
 
 
 def _fmt(value: Any) -> str:

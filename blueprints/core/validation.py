@@ -110,13 +110,18 @@ def is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def parse_id(text: str) -> int | None:
-    """A database id written as text (1 to MAX_ID, ASCII digits), else None."""
+def parse_whole(text: str, low: int, high: int) -> int | None:
+    """A whole number written in ASCII digits, from low to high, else None (never an exception)."""
     text = text.strip()
-    if not is_digits(text) or len(text) > len(str(MAX_ID)):
+    if not is_digits(text) or len(text) > len(str(high)):  # the length check spares int() a huge string
         return None
     number = int(text)
-    return number if 0 < number <= MAX_ID else None
+    return number if low <= number <= high else None
+
+
+def parse_id(text: str) -> int | None:
+    """A database id written as text (1 to MAX_ID), else None."""
+    return parse_whole(text, 1, MAX_ID)
 
 
 def has_control_chars(text: str) -> bool:
