@@ -18,9 +18,11 @@ from blueprints import (
     pages_common,
     training,
 )
+from blueprints.core import routing
 
 
 def register_blueprints(app: Flask) -> None:
+    routing.init_app(app)  # the <id:...> converter the routes below use
     pages_common.init_app(app)
     for module in (auth, home, cadets, grades, training, merits, admin, account, dashboard, monitoring, api):
         app.register_blueprint(module.bp)

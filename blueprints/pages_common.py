@@ -23,6 +23,7 @@ from blueprints.core.cache import Read
 from blueprints.core.errors import AppError
 from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
+from blueprints.core.validation import has_control_chars, parse_id
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
@@ -273,8 +274,9 @@ def nav_links() -> list[tuple[str, str, bool]]:
 
 
 def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site paths, so a form's `next` cannot send the user elsewhere."""
+    """Only same-site paths, so a form's `next` cannot send the user elsewhere (nor split the header)."""
     if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not has_control_chars(target)
             and not urlsplit(target).netloc and not urlsplit(target).scheme):
         return target
     return fallback
@@ -311,7 +313,13 @@ def form_page(template: str, error: AppError | None = None, status: int = 200, *
 
 def checked_ids(name: str = "ids") -> list[int]:
     """Positive integer ids from checkboxes; anything else is ignored."""
-    return sorted({int(v) for v in request.form.getlist(name) if v.isdigit() and 0 < int(v) < 2**31})
+    return sorted({i for i in map(parse_id, request.form.getlist(name)) if i is not None})
+
+
+def text_arg(name: str, max_len: int = 100) -> str | None:
+    """A free-text query parameter for a lenient page filter: None when empty or holding control characters."""
+    value = request.args.get(name, "").strip()[:max_len]
+    return value if value and not has_control_chars(value) else None
 
 
 def form_data(*names: str, checkboxes: tuple[str, ...] = ()) -> dict[str, Any]:

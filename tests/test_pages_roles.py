@@ -110,9 +110,9 @@ def test_role_matrix(client, role):
 
 
 def test_matrix_covers_every_page_route(app):
-    covered = {(m, p.replace("{cadet}", "<int:cadet_id>").replace("{day}", "<int:day_id>")
-                .replace("{user}", "<int:user_id>").replace("{log}", "<int:log_id>")
-                .replace("{token}", "<int:token_id>")) for m, p, _ in MATRIX}
+    covered = {(m, p.replace("{cadet}", "<id:cadet_id>").replace("{day}", "<id:day_id>")
+                .replace("{user}", "<id:user_id>").replace("{log}", "<id:log_id>")
+                .replace("{token}", "<id:token_id>")) for m, p, _ in MATRIX}
     missing = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.split(".")[0] not in MY_BLUEPRINTS:

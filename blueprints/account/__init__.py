@@ -10,10 +10,12 @@ from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations.users import change_password, update_preferences
 from blueprints.core.reads.admin import list_tokens
 from blueprints.core.reads.cadets import get_cadet
+from blueprints.core.validation import Field, validate
 from blueprints.pages_common import actor, back, form_data
 from models import PAGE_SIZES
 
 bp = Blueprint("account", __name__, url_prefix=None)
+_TOKEN_NAME = Field("name", max_len=100)  # as the API checks it: no control characters (PostgreSQL refuses NUL)
 
 
 @bp.route("/account")
@@ -58,14 +60,15 @@ def tokens():
     if request.method == "GET":
         return _tokens_page()
     try:
-        token = issue_token(actor(), request.form.get("name", ""))
+        name = validate(request.form, [_TOKEN_NAME]).get("name") or ""
+        token = issue_token(actor(), name)
     except ValidationError as exc:
         return _tokens_page(error=exc)
     # Shown once, in this response only; never stored in the session or redirected through a URL.
     return _tokens_page(new_token=token, status=201)
 
 
-@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
 @page_route()
 def token_revoke(token_id: int):
     revoke_token(actor(), token_id)

@@ -40,7 +40,7 @@ def user_new():
     return back(back_to, f"User {request.form.get('username', '').strip()} created.")
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @page_route(*ADMIN)
 def user_edit(user_id: int):
     back_to = next_url(url_for("admin.users"))
@@ -57,7 +57,7 @@ def user_edit(user_id: int):
     return back(back_to, "User saved.")
 
 
-@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@bp.route("/users/<id:user_id>/password", methods=["POST"])
 @page_route(*ADMIN)
 def user_password(user_id: int):
     revoke_tokens = "revoke_tokens" in request.form

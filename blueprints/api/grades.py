@@ -14,6 +14,7 @@ from blueprints.core.errors import BadRequest
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.grades import bulk_update_grades, update_grade
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, get_grade_detail, list_grades
+from blueprints.core.validation import is_digits
 
 
 def etag(version: int) -> str:
@@ -26,7 +27,7 @@ def expected_version(body: dict[str, Any]) -> Any:
     if not header or header == "*":
         return body.get("version")
     raw = header.removeprefix("W/").strip('"').removeprefix("v")
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+    if not is_digits(raw) or len(raw) > 10:
         raise BadRequest("If-Match must be the grade's ETag.", {"If-Match": ['must look like "v3"']})
     if body.get("version") is not None and str(body["version"]) != str(int(raw)):
         raise BadRequest("If-Match and version disagree.", {"version": ["differs from If-Match"]})

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from blueprints.core.liststate import ListSpec
+from blueprints.core.liststate import MAX_PAGE, ListSpec
 from blueprints.core.operations.attendance import BULK_FIELDS, RECORD_FIELDS
 from blueprints.core.operations.cadets import CADET_FIELDS, MAX_IMPORT
 from blueprints.core.operations.grades import GRADE_FIELDS
 from blueprints.core.operations.merits import MERIT_FIELDS
 from blueprints.core.operations.settings import SETTING_FIELDS
 from blueprints.core.operations.training import TRAINING_DAY_FIELDS
-from blueprints.core.validation import Field
+from blueprints.core.validation import MAX_ID, Field
 from models import ATTENDANCE_STATUSES, AUDIT_OPERATIONS, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, ROLES
 
 Schema = dict[str, Any]
-MAX_ID = 2**31 - 1
 ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 INT: Schema = {"type": "integer"}
 NUM: Schema = {"type": "number"}
@@ -75,14 +74,14 @@ def _id_list(max_items: int) -> Schema:
 
 NOT_NULL = ("status",)
 GRADE_ITEM = fields_schema([Field("cadet_id", "int", required=True, min=1, max=MAX_ID), *GRADE_FIELDS,
-                            Field("version", "int", min=1, max=2**31)], not_null=NOT_NULL)
+                            Field("version", "int", min=1, max=MAX_ID)], not_null=NOT_NULL)
 REQUESTS: dict[str, Schema] = {
     "CadetInput": fields_schema(CADET_FIELDS),
     "CadetPatch": fields_schema(CADET_FIELDS, partial=True, not_null=NOT_NULL),
     "CadetIds": obj({"ids": _id_list(MAX_IMPORT)}),
     "CadetImport": obj({"cadets": {"type": "array", "items": ref("CadetInput"), "minItems": 1,
                                    "maxItems": MAX_IMPORT}}),
-    "GradePatch": fields_schema([*GRADE_FIELDS, Field("version", "int", min=1, max=2**31)], partial=True,
+    "GradePatch": fields_schema([*GRADE_FIELDS, Field("version", "int", min=1, max=MAX_ID)], partial=True,
                                 not_null=NOT_NULL),
     "GradeBulk": obj({"items": {"type": "array", "items": GRADE_ITEM, "minItems": 1, "maxItems": 5000}}),
     "MeritInput": fields_schema(MERIT_FIELDS),
@@ -173,12 +172,12 @@ _FILTER_SCHEMAS = {"text": {"type": "string", "maxLength": 100}, "int": {"type":
 def list_parameters(spec: ListSpec) -> list[Schema]:
     sorts = sorted(spec.sorts)
     params = [
-        ("page", {"type": "integer", "minimum": 1, "maximum": 10**9 - 1}, "Page number, from 1."),
-        ("limit", {"type": "integer", "minimum": 1, "maximum": 10**9 - 1, "default": 50},
+        ("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "Page number, from 1."),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
          "Rows per page; above 100 is clamped to 100."),
         ("sort", {"type": "string", "enum": sorts + [f"-{s}" for s in sorts]},
          f"Sort key, '-' for descending; default {spec.default_sort}."),
-        ("after", {"type": "integer", "minimum": 1, "maximum": 10**9 - 1},
+        ("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
          "Keyset cursor: rows with id above this, in id order (only with no sort or sort=id)."),
     ]
     if spec.search is not None:

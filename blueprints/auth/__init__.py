@@ -6,12 +6,14 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
 from blueprints.core.auth import authenticate
-from blueprints.core.errors import AppError
+from blueprints.core.errors import AppError, ValidationError
 from blueprints.core.operations.users import sign_out
 from blueprints.core.security import sign_in
+from blueprints.core.validation import Field, validate
 from blueprints.pages_common import actor, safe_next
 
 bp = Blueprint("auth", __name__)
+_USERNAME = Field("username", max_len=80)  # no real username is longer or holds control characters
 
 
 def _safe_next(target: str | None) -> str:
@@ -23,16 +25,18 @@ def _safe_next(target: str | None) -> str:
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")))
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         try:
-            user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+            username = validate(request.form, [_USERNAME]).get("username") or ""
+            user = authenticate(username, request.form.get("password", ""))
+        except ValidationError as exc:  # e.g. a NUL, which PostgreSQL would refuse to compare
+            error, status = f"Username {exc.details['username'][0]}.", exc.status
         except AppError as exc:
-            error = exc.message
+            error, status = exc.message, 401
         else:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
     return render_template("auth/login.html", error=error, username=request.form.get("username", "")), status
 
 

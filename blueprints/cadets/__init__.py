@@ -92,7 +92,7 @@ def new():
     return redirect(url_for("cadets.show", cadet_id=cadet_id, next=back_to), 303)  # the new cadet, not the list
 
 
-@bp.route("/<int:cadet_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:cadet_id>/edit", methods=["GET", "POST"])
 @page_route(*ADMIN)
 def edit(cadet_id: int):
     back_to = next_url(url_for("cadets.show", cadet_id=cadet_id))
@@ -110,13 +110,13 @@ def _form_context(cadet: dict | None, back_to: str) -> dict:
     return {"cadet": cadet, "back_to": back_to, "statuses": CADET_STATUSES, "options": filter_options()}
 
 
-@bp.route("/<int:cadet_id>")
+@bp.route("/<id:cadet_id>")
 @page_route(*STAFF)
 def show(cadet_id: int):
     return _cadet_page(cadet_id)
 
 
-@bp.route("/<int:cadet_id>/grades", methods=["POST"])
+@bp.route("/<id:cadet_id>/grades", methods=["POST"])
 @page_route(*ADMIN)
 def save_grades(cadet_id: int):
     try:
@@ -129,7 +129,7 @@ def save_grades(cadet_id: int):
     return back(url_for("cadets.show", cadet_id=cadet_id), "Grades saved.")
 
 
-@bp.route("/<int:cadet_id>/merits", methods=["POST"])
+@bp.route("/<id:cadet_id>/merits", methods=["POST"])
 @page_route(*STAFF)
 def add_merit(cadet_id: int):
     try:

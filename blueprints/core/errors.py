@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -77,6 +77,14 @@ def _render(status: int, code: str, message: str, details: Details | None = None
     return render_template("errors/error.html", status=status, message=message), status
 
 
+def _unavailable():
+    """The 503 answer. A page is drawn signed out: loading the user (the loader, or an expired User's
+    attributes) needs the database that just failed, and would turn this page into a raw 500."""
+    if not wants_json():
+        current_app.login_manager._update_request_context_with_user()  # no user: anonymous, this request only
+    return _render(503, ServiceUnavailable.code, ServiceUnavailable.message)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):
@@ -93,12 +101,12 @@ def init_app(app: Flask) -> None:
         # Connection refused, server restarting, statement timeout: the database, not the input.
         log.warning("database unavailable: %s", exc.orig.__class__.__name__ if exc.orig else exc)
         db.session.rollback()
-        return _render(503, ServiceUnavailable.code, ServiceUnavailable.message)
+        return _unavailable()
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError):
         log.exception("database error")
         db.session.rollback()
         if exc.connection_invalidated:
-            return _render(503, ServiceUnavailable.code, ServiceUnavailable.message)
+            return _unavailable()
         return _render(500, "INTERNAL_ERROR", "Something went wrong on our side.")

@@ -15,7 +15,9 @@ from urllib.parse import urlencode
 from sqlalchemy.sql.elements import ColumnElement
 
 from blueprints.core.errors import BadRequest
+from blueprints.core.validation import MAX_ID, has_control_chars, parse_whole
 
+MAX_PAGE = 10**9 - 1  # far past any table's last page, and still a small number to multiply
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50
 PER_PAGE_CHOICES = (10, 25, 50, 100)
@@ -34,16 +36,17 @@ class Filter:
 
     def parse(self, name: str, raw: str) -> Any:
         raw = raw.strip()
-        if _has_control(raw):
+        if has_control_chars(raw):
             raise ValueError(f"{name} must not contain control characters")
         if self.kind == "text":
             if len(raw) > 100:
                 raise ValueError(f"{name} must be at most 100 characters")
             return raw
         if self.kind == "int":
-            if not raw.lstrip("-").isdigit() or abs(int(raw)) >= 2**31:
+            number = parse_whole(raw.removeprefix("-"), 0, MAX_ID)
+            if number is None:
                 raise ValueError(f"{name} must be a whole number")
-            return int(raw)
+            return -number if raw.startswith("-") else number
         if self.kind == "choice":
             if raw not in self.choices:
                 raise ValueError(f"{name} must be one of: {', '.join(self.choices)}")
@@ -166,17 +169,11 @@ class ListState:
                     bad(name, str(exc))
 
         search = (args.get("search") or args.get("q") or "").strip()[:100]
-        if _has_control(search):
+        if has_control_chars(search):
             if strict:
                 bad("search", "search must not contain control characters")
             search = "".join(c for c in search if ord(c) >= 32)
-        after = None
-        if args.get("after") is not None:
-            raw_after = args["after"].strip()
-            if raw_after.isdigit() and int(raw_after) < 2**63:
-                after = int(raw_after)  # 0 starts a walk from the beginning
-            elif strict:
-                bad("after", "after must be a whole number of at least 0")
+        after = _cursor(args.get("after"), "after", strict, bad)
 
         if strict:
             known = {"page", size_param, "sort", "search", "q", "after", *spec.filters}
@@ -191,17 +188,22 @@ class ListState:
 def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> Any:
     if raw is None or raw == "":
         return default
-    raw = raw.strip()
-    if raw.isdigit() and 0 < int(raw) < 10**9:
-        return int(raw)
+    number = parse_whole(raw, 1, MAX_PAGE)
+    if number is not None:
+        return number
     if strict:
         bad(name, f"{name} must be a whole number of at least 1")
     return default
 
 
-def _has_control(text: str) -> bool:
-    """NUL and other control characters: never meaningful in a filter, and PostgreSQL rejects NUL."""
-    return any(ord(c) < 32 for c in text)
+def _cursor(raw: str | None, name: str, strict: bool, bad) -> int | None:
+    """The keyset cursor: an id from 0 (start of the walk) to MAX_ID; the database refuses larger ones."""
+    if raw is None:
+        return None
+    number = parse_whole(raw, 0, MAX_ID)
+    if number is None and strict:
+        bad(name, f"{name} must be a whole number from 0 to {MAX_ID}")
+    return number
 
 
 def _fmt(value: Any) -> str:

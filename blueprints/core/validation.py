@@ -15,7 +15,7 @@ from typing import Any
 
 from blueprints.core.errors import ValidationError
 
-MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: no table can hold a larger id, so none is ever looked up
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f]")  # a regex, not a loop per character: imports check 60,000 values
 _TRUE = {"1", "true", "yes", "on"}
@@ -50,7 +50,7 @@ class Field:
             raise ValueError("must be text")
         if len(value) > self.max_len:
             raise ValueError(f"must be at most {self.max_len} characters")
-        if _CONTROL.search(value):
+        if has_control_chars(value):
             raise ValueError("must not contain control characters")
         if self.pattern and not re.fullmatch(self.pattern, value):
             raise ValueError(self.pattern_help or "has an invalid format")
@@ -78,6 +78,8 @@ class Field:
         kind = "a whole number" if cast is int else "a number"
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"must be {kind}")
+        if isinstance(value, str) and not value.isascii():  # float() would read "١٢" as 12
+            raise ValueError(f"must be {kind}")
         try:
             number = float(value) if isinstance(value, str) else value
         except ValueError as exc:
@@ -102,6 +104,30 @@ class Field:
             return date.fromisoformat(value)
         except ValueError as exc:
             raise ValueError("must be a date (YYYY-MM-DD)") from exc
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses, and int() reads "١" as 1."""
+    return text.isascii() and text.isdigit()
+
+
+def parse_whole(text: str, low: int, high: int) -> int | None:
+    """A whole number written in ASCII digits, from low to high, else None (never an exception)."""
+    text = text.strip()
+    if not is_digits(text) or len(text) > len(str(high)):  # the length check spares int() a huge string
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
+def parse_id(text: str) -> int | None:
+    """A database id written as text (1 to MAX_ID), else None."""
+    return parse_whole(text, 1, MAX_ID)
+
+
+def has_control_chars(text: str) -> bool:
+    """NUL, CR, LF and the other C0 controls: never meaningful in a field, and PostgreSQL rejects NUL."""
+    return _CONTROL.search(text) is not None
 
 
 def _num(value: float | None) -> str:

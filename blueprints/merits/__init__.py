@@ -21,7 +21,7 @@ def index():
     return render_template("merits/list.html", table=table, options=filter_options())
 
 
-@bp.route("/<int:log_id>/delete", methods=["POST"])
+@bp.route("/<id:log_id>/delete", methods=["POST"])
 @page_route(*ADMIN)
 def delete(log_id: int):
     delete_merit(actor(), log_id)

@@ -56,7 +56,7 @@ def new():
     return redirect(url_for("training.sheet", day_id=day_id), 303)  # its sheet, where staff go next
 
 
-@bp.route("/<int:day_id>")
+@bp.route("/<id:day_id>")
 @page_route(*STAFF)
 def show(day_id: int):
     state = list_state(ATTENDANCE_SPEC, training_day_id=day_id)
@@ -65,7 +65,7 @@ def show(day_id: int):
                            options=filter_options(), statuses=ATTENDANCE_STATUSES)
 
 
-@bp.route("/<int:day_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:day_id>/edit", methods=["GET", "POST"])
 @page_route(*STAFF)
 def edit(day_id: int):
     back_to = next_url(url_for("training.show", day_id=day_id))
@@ -79,7 +79,7 @@ def edit(day_id: int):
     return back(back_to, "Training day saved.")
 
 
-@bp.route("/<int:day_id>/delete", methods=["GET", "POST"])
+@bp.route("/<id:day_id>/delete", methods=["GET", "POST"])
 @page_route(*ADMIN)
 def delete(day_id: int):
     if request.method == "GET":
@@ -88,7 +88,7 @@ def delete(day_id: int):
     return back(url_for("training.index"), "Training day deleted with its attendance; grades were recomputed.")
 
 
-@bp.route("/<int:day_id>/sheet", methods=["GET", "POST"])
+@bp.route("/<id:day_id>/sheet", methods=["GET", "POST"])
 @page_route(*STAFF)
 def sheet(day_id: int):
     if request.method == "GET":

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from flask import session
 from flask_login import current_user
 
+from blueprints.core.validation import has_control_chars
+
 SESSION_KEY = "sheet_choice"
 EVERY_COMPANY = "all"
 
@@ -26,7 +28,8 @@ class SheetChoice:
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> SheetChoice:
         def clean(key: str) -> str:
-            return (args.get(key) or "").strip()[:100]
+            value = (args.get(key) or "").strip()[:100]
+            return "" if has_control_chars(value) else value  # a NUL would reach PostgreSQL
 
         return cls(clean("company") or None, clean("platoon") or None, clean("search"))
 

@@ -13,7 +13,7 @@ from blueprints.core.cache import clear_attendance
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
-from blueprints.core.validation import MAX_ID, Field, validate
+from blueprints.core.validation import MAX_ID, Field, parse_id, validate
 from grading import recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
 
@@ -119,13 +119,15 @@ def save_sheet(actor: User, day_id: int, form: Mapping[str, str], *, fill_blanks
     for name, value in form.items():
         if not name.startswith("status-"):
             continue
-        raw_id = name.removeprefix("status-")
-        if raw_id.isdigit() and value == "":
-            blanks.add(int(raw_id))
-        elif not raw_id.isdigit() or value not in ATTENDANCE_STATUSES:
-            errors[name] = [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]
+        cadet_id = parse_id(name.removeprefix("status-"))
+        if cadet_id is None:
+            errors[name[:50]] = ["is not a cadet on this sheet"]
+        elif value == "":
+            blanks.add(cadet_id)
+        elif value not in ATTENDANCE_STATUSES:
+            errors[name[:50]] = [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]
         else:
-            statuses[int(raw_id)] = value
+            statuses[cadet_id] = value
     if errors:
         raise ValidationError("Some statuses are invalid; nothing was saved.", errors)
     if fill_blanks is None:
