@@ -104,7 +104,7 @@ def sheet(day_id: int):
                 f"Attendance saved: {plural(counts['created'], 'new record')}, {counts['updated']:,} changed.")
 
 
-@bp.route("/<int:day_id>/sheet/quick", methods=["POST"])
+@bp.route("/<id:day_id>/sheet/quick", methods=["POST"])
 @page_route(*STAFF)
 def quick_entry(day_id: int):
     """One student id (typed or scanned) marks that cadet present; JSON for the script, a redirect without it."""

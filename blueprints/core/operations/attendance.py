@@ -13,7 +13,7 @@ from blueprints.core.cache import clear_attendance
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
-from blueprints.core.validation import MAX_ID, Field, parse_id, validate
+from blueprints.core.validation import MAX_ID, Field, has_control_chars, parse_id, validate
 from grading import recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
 
@@ -190,6 +190,8 @@ def _active_cadet_by_student_id(student_id: str) -> Cadet:
         raise refuse("type or scan a student ID")
     if len(student_id) > 50:
         raise refuse("at most 50 characters")
+    if has_control_chars(student_id):
+        raise refuse("letters, digits and dashes only")
     cadet = db.session.scalar(select(Cadet).where(Cadet.student_id == student_id))
     if cadet is None:
         raise refuse(f"no active cadet has student ID {student_id}")
