@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from flask import Flask
 
-from blueprints import account, admin, api, auth, cadets, dashboard, grades, home, merits, monitoring, training
+from blueprints import (
+    account,
+    admin,
+    api,
+    auth,
+    cadets,
+    checkin,
+    dashboard,
+    grades,
+    home,
+    merits,
+    monitoring,
+    training,
+)
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (auth, home, cadets, grades, training, merits, admin, account, dashboard, monitoring, api):
+    for module in (auth, home, cadets, grades, training, checkin, merits, admin, account, dashboard,
+                   monitoring, api):
         app.register_blueprint(module.bp)
