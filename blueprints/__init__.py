@@ -16,11 +16,12 @@ from blueprints import (
     home,
     merits,
     monitoring,
+    printing,
     training,
 )
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (auth, home, cadets, grades, training, checkin, merits, admin, account, dashboard,
+    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard,
                    monitoring, api):
         app.register_blueprint(module.bp)
