@@ -40,12 +40,16 @@ def _lock_grade_rows(session, cadet_ids: list[int]) -> None:
                     .with_for_update())
 
 
-def _insert_once(session, day: TrainingDay, cadet_id: int, now: datetime) -> int | None:
+def _status_at(day: TrainingDay, now: datetime) -> str:
+    """Present, or late when the day has a cut-off and the scan comes after it."""
+    late = day.checkin_cutoff is not None and now.astimezone(UNIT_ZONE).time() > day.checkin_cutoff
+    return "late" if late else "present"
+
+
+def _insert_once(session, day_id: int, cadet_id: int, status: str, now: datetime) -> int | None:
     """Insert the record unless one exists (a concurrent scan's included); its id, or None."""
-    local = now.astimezone(UNIT_ZONE).time()
-    status = "late" if day.checkin_cutoff is not None and local > day.checkin_cutoff else "present"
     stmt = ((postgresql if is_postgres() else sqlite).insert(AttendanceRecord)
-            .values(training_day_id=day.id, cadet_id=cadet_id, status=status, time_in=now, created_at=now)
+            .values(training_day_id=day_id, cadet_id=cadet_id, status=status, time_in=now, created_at=now)
             .on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"])
             .returning(AttendanceRecord.id))
     return session.scalar(stmt)
@@ -53,7 +57,7 @@ def _insert_once(session, day: TrainingDay, cadet_id: int, now: datetime) -> int
 
 def check_in(actor: User, data: Mapping[str, Any], *, day_id: int | None = None,
              now: datetime | None = None) -> dict[str, Any]:
-    """Check a cadet in with a day's code: one attendance record with time-in, whoever scans twice.
+    """Check a cadet in with a day's code: one attendance record with time-in, however often they scan.
 
     `data` is {token} for a cadet's own scan, {token, student_id} from staff (a kiosk). `day_id`
     pins the day of the page the code was opened on. Returns the record and whether it already existed.
@@ -64,16 +68,15 @@ def check_in(actor: User, data: Mapping[str, Any], *, day_id: int | None = None,
         day = usable_day(session, data.get("token"), day_id, now)
         cadet = cadet_to_check_in(session, actor, values.get("student_id"))
         _lock_grade_rows(session, [cadet.id])
-        record_id = _insert_once(session, day, cadet.id, now)
+        status = _status_at(day, now)
+        record_id = _insert_once(session, day.id, cadet.id, status, now)
         if record_id is not None:
             recompute_grades(session, [cadet.id])
-        record = existing_check_in(session, day.id, cadet.id)
-        if record_id is not None:
             record_audit(session, actor.id, "attendance_records", "CREATE", record_id, {
                 "action": "check_in", "via": "self" if actor.role == "cadet" else "staff",
                 "training_day_id": day.id, "cadet_id": cadet.id, "student_id": cadet.student_id,
-                "cadet_name": f"{cadet.last_name}, {cadet.first_name}", "status": record["status"],
-                "time_in": record["time_in"]})
+                "cadet_name": f"{cadet.last_name}, {cadet.first_name}", "status": status, "time_in": now})
+        record = existing_check_in(session, day.id, cadet.id)
     if record_id is not None:
         clear_attendance()  # only after a real write: a repeated scan changes nothing
     return {"training_day_id": day.id, "cadet_id": cadet.id, "student_id": cadet.student_id, **record,
