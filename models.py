@@ -6,7 +6,8 @@ lists can sort and filter by final grade with an index instead of computing it p
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import secrets
+from datetime import UTC, date, datetime, time
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    Time,
     TypeDecorator,
     UniqueConstraint,
     select,
@@ -68,6 +70,10 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_checkin_nonce() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -266,6 +272,10 @@ class TrainingDay(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # QR self check-in: the nonce is signed into the day's code; rotating it voids every printed code.
+    checkin_nonce: Mapped[str] = mapped_column(String(32), default=new_checkin_nonce)
+    # Scans after this time (UTC, on the day's date) count as late; None: every scan is present.
+    checkin_cutoff: Mapped[time | None] = mapped_column(Time)
 
 
 class AttendanceRecord(db.Model):

@@ -10,12 +10,14 @@ from blueprints import (
     api,
     auth,
     cadets,
+    checkin,
     dashboard,
     grades,
     home,
     merits,
     monitoring,
     pages_common,
+    printing,
     training,
 )
 from blueprints.core import routing
@@ -24,5 +26,6 @@ from blueprints.core import routing
 def register_blueprints(app: Flask) -> None:
     routing.init_app(app)  # the <id:...> converter the routes below use
     pages_common.init_app(app)
-    for module in (auth, home, cadets, grades, training, merits, admin, account, dashboard, monitoring, api):
+    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard,
+                   monitoring, api):
         app.register_blueprint(module.bp)

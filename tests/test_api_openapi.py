@@ -9,8 +9,10 @@ import orjson
 import pytest
 
 from blueprints.api.openapi import OPERATIONS
+from models import Cadet, db
 from tests.factories import PASSWORD, make_cadet, make_training_day, make_user
 from tests.test_api_support import body_of, call, tokens
+from tests.test_checkin import code_for, make_day_today
 
 _SKIP = {"HEAD", "OPTIONS"}
 
@@ -94,6 +96,9 @@ def test_real_responses_match_their_schemas(client, doc):
     new = body_of(go("post", "/api/cadets", "/api/cadets", {"student_id": "N-1", "first_name": "A",
                                                             "last_name": "B"}))["data"]["id"]
     record = body_of(call(client, "GET", "/api/attendance", admin))["data"][0]["id"]
+    today = make_day_today()
+    go("post", "/api/attendance/check-in", "/api/attendance/check-in",
+       {"token": code_for(today), "student_id": db.session.get(Cadet, cid).student_id})
     for url, path in (("/api/cadets", "/api/cadets"), ("/api/cadets?after=1", "/api/cadets"),
                       ("/api/grades?sort=-final_grade", "/api/grades"),
                       (f"/api/cadets/{cid}", "/api/cadets/{cadet_id}"),

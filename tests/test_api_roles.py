@@ -35,4 +35,4 @@ def test_role_matrix(client, app, op):
 
 def test_cadet_token_is_forbidden_everywhere_but_me_and_tokens():
     allowed = {op.endpoint for op in OPERATIONS if op.roles is None or "cadet" in op.roles}
-    assert allowed == {"me", "token_issue", "token_revoke", "openapi_json", "health_check"}
+    assert allowed == {"me", "token_issue", "token_revoke", "openapi_json", "health_check", "attendance_check_in"}

@@ -60,6 +60,11 @@ POLICY: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("api.attendance_list", "GET"): STAFF, ("api.attendance_update", "PATCH"): STAFF,
     ("api.attendance_bulk", "POST"): STAFF,
     ("api.audit_logs_list", "GET"): ADMIN, ("api.settings_get", "GET"): ADMIN, ("api.settings_update", "PUT"): ADMIN,
+    # QR check-in: cadets scan; staff show, rotate and set the cut-off; the API takes any role (a cadet: only
+    # themselves, tests/test_checkin.py). Printing: a cadet may print only their own record (tests/test_print.py).
+    ("checkin.scan", "GET"): CADET, ("checkin.confirm", "POST"): CADET, ("checkin.qr", "GET"): STAFF,
+    ("checkin.rotate", "POST"): STAFF, ("checkin.cutoff", "POST"): STAFF, ("api.attendance_check_in", "POST"): ALL,
+    ("printing.grades", "GET"): STAFF, ("printing.cadet", "GET"): STAFF,
 }
 TEST_ONLY_BLUEPRINTS = ("authprobe", "perftest", "nplusone")
 DESTRUCTIVE_LAST = ("delete", "revoke", "archive", "logout", "reset")

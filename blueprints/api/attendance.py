@@ -1,4 +1,4 @@
-"""Attendance: list, correct one record, bulk-mark many cadets for a day (all or nothing)."""
+"""Attendance: list, correct one record, bulk-mark many cadets for a day (all or nothing), QR check-in."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from blueprints.api.responses import json_body, json_response, list_state, ok, r
 from blueprints.core.auth import STAFF, api_route
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.attendance import bulk_attendance, update_attendance
+from blueprints.core.operations.checkin import check_in
 from blueprints.core.reads.training import ATTENDANCE_SPEC, get_attendance, list_attendance
 
 
@@ -31,3 +32,10 @@ def attendance_update(actor, record_id: int) -> Response:
 @idempotent
 def attendance_bulk(actor) -> Response:
     return ok(bulk_attendance(actor, json_body()))
+
+
+@bp.post("/attendance/check-in")
+@api_route("admin", "training_staff", "cadet")
+def attendance_check_in(actor) -> Response:
+    """A kiosk or scanner script: staff send {token, student_id}; a cadet sends {token} for themselves."""
+    return ok(check_in(actor, json_body()))

@@ -92,6 +92,9 @@ OPERATIONS = (
        body="AttendancePatch", response=single("Attendance")),
     Op("post", "/attendance/bulk", "attendance_bulk", "One status for many cadets on a day, all or nothing",
        body="AttendanceBulk", response=single("AttendanceCounts")),
+    Op("post", "/attendance/check-in", "attendance_check_in",
+       "Check a cadet in with a day's QR code token (staff name the cadet; a cadet checks in only themselves)",
+       roles=ANYONE, body="CheckIn", response=single("CheckInResult")),
     Op("get", "/audit-logs", "audit_logs_list", "The audit log", roles=ADMIN, response=envelope("AuditLog"),
        spec=AUDIT_SPEC),
     Op("get", "/system-settings", "settings_get", "System settings", roles=ADMIN, response=single("Settings"),
@@ -139,6 +142,8 @@ def _errors(op: Op) -> dict[int, Any]:
         codes |= {401, 429}
     elif op.method == "post":
         codes |= {422}  # an Idempotency-Key reused for another request
+    if op.endpoint == "attendance_check_in":
+        codes |= {403}  # open to every role, but a cadet may check in only themselves
     return {c: {"description": _ERRORS[c], "content": _json(ref("Error"))} for c in sorted(codes)}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from blueprints.core.liststate import MAX_PAGE, ListSpec
 from blueprints.core.operations.attendance import BULK_FIELDS, RECORD_FIELDS
 from blueprints.core.operations.cadets import CADET_FIELDS, MAX_IMPORT
+from blueprints.core.operations.checkin import CHECK_IN_FIELDS
 from blueprints.core.operations.grades import GRADE_FIELDS
 from blueprints.core.operations.merits import MERIT_FIELDS
 from blueprints.core.operations.settings import SETTING_FIELDS
@@ -90,6 +91,7 @@ REQUESTS: dict[str, Schema] = {
     "AttendancePatch": fields_schema(RECORD_FIELDS, partial=True, not_null=NOT_NULL),
     "AttendanceBulk": obj({**fields_schema(BULK_FIELDS)["properties"], "cadet_ids": _id_list(5000)},
                           ("training_day_id", "status", "cadet_ids")),
+    "CheckIn": fields_schema(CHECK_IN_FIELDS),
     "SettingsInput": fields_schema(SETTING_FIELDS, partial=True, additionalProperties=False),
     "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 80},
                          "password": {"type": "string", "minLength": 1, "maxLength": 1000},
@@ -149,6 +151,9 @@ RESPONSES: dict[str, Schema] = {
     "Created": obj({"created": INT}),
     "Updated": obj({"updated": INT}),
     "AttendanceCounts": obj({"created": INT, "updated": INT, "skipped": INT}),
+    "CheckInResult": obj({"training_day_id": ID, "cadet_id": ID, "student_id": STR, "record_id": ID,
+                          "status": {"type": "string", "enum": list(ATTENDANCE_STATUSES)}, "time_in": null(TIME),
+                          "already_checked_in": BOOL}),
 }
 
 

@@ -9,6 +9,7 @@ from blueprints.core.errors import AppError, ValidationError, error_body
 from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
 from blueprints.core.reads.cadets import filter_options
+from blueprints.core.reads.checkin import get_checkin_code
 from blueprints.core.reads.training import (
     ATTENDANCE_SPEC,
     TRAINING_DAY_SPEC,
@@ -62,7 +63,7 @@ def show(day_id: int):
     state = list_state(ATTENDANCE_SPEC, training_day_id=day_id)
     table = table_page(state, list_attendance(state, clamp_page=True), hidden=("training_day_id",))
     return render_template("training/show.html", day=get_training_day(day_id), table=table,
-                           options=filter_options(), statuses=ATTENDANCE_STATUSES)
+                           options=filter_options(), statuses=ATTENDANCE_STATUSES, code=get_checkin_code(day_id))
 
 
 @bp.route("/<id:day_id>/edit", methods=["GET", "POST"])

@@ -1,0 +1,36 @@
+"""Print-ready pages: a company's or platoon's grade sheet for the commander to sign, and a cadet's record."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_login import current_user
+
+from blueprints.core.auth import STAFF, page_route
+from blueprints.core.errors import Forbidden, ValidationError
+from blueprints.core.reads.cadets import filter_options
+from blueprints.core.reads.printing import cadet_record, grade_sheet
+from models import utcnow
+
+bp = Blueprint("printing", __name__, url_prefix="/print")
+
+
+@bp.route("/grades")
+@page_route(*STAFF)
+def grades():
+    company, platoon = (request.args.get(k, "").strip()[:100] or None for k in ("company", "platoon"))
+    sheet, error = None, None
+    if company:
+        try:
+            sheet = grade_sheet(company, platoon, utcnow().date())
+        except ValidationError as exc:
+            error = exc
+    return render_template("print/grades.html", sheet=sheet, company=company, platoon=platoon,
+                           options=filter_options(), error=error), error.status if error else 200
+
+
+@bp.route("/cadets/<id:cadet_id>")
+@page_route()
+def cadet(cadet_id: int):
+    if not current_user.is_staff and current_user.cadet_id != cadet_id:
+        raise Forbidden("You can print only your own record.")
+    return render_template("print/cadet.html", **cadet_record(cadet_id, utcnow().date()))
