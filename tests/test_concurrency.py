@@ -55,8 +55,8 @@ def as_user(user_id: int) -> User:
 
 def test_two_editors_of_one_grade_one_wins_one_is_refused(app):
     admin = make_user("admin")
-    admin_id = admin.id  # read here: worker threads must not lazy-load through this thread's session
     cadet = make_cadet(admin)
+    admin_id = admin.id  # read here: workers must not touch the main thread's session
     version = db.session.scalar(select(Grade.version).where(Grade.cadet_id == cadet))
     results = run_together(app, [
         lambda: update_grade(as_user(admin_id), cadet, {"prelim_score": 70}, version=version),
@@ -72,9 +72,9 @@ def test_two_editors_of_one_grade_one_wins_one_is_refused(app):
 
 def test_two_bulk_attendance_calls_for_one_day_make_no_duplicates(app):
     admin = make_user("admin")
-    admin_id = admin.id  # read here: worker threads must not lazy-load through this thread's session
     day = make_training_day(admin)
     ids = [make_cadet(admin) for _ in range(30)]
+    admin_id = admin.id  # read here: workers must not touch the main thread's session
     results = run_together(app, [
         lambda: bulk_attendance(as_user(admin_id), {"training_day_id": day, "cadet_ids": ids, "status": "present"}),
         lambda: bulk_attendance(as_user(admin_id), {"training_day_id": day, "cadet_ids": ids[10:], "status": "late",
@@ -92,8 +92,8 @@ def test_two_bulk_attendance_calls_for_one_day_make_no_duplicates(app):
 
 def test_concurrent_merits_for_one_cadet_sum_exactly(app):
     admin = make_user("admin")
-    admin_id = admin.id  # read here: worker threads must not lazy-load through this thread's session
     cadet = make_cadet(admin)
+    admin_id = admin.id  # read here: workers must not touch the main thread's session
     jobs = [lambda p=p: record_merit(as_user(admin_id), {"cadet_id": cadet, "type": "merit" if p % 3 else "demerit",
                                                          "points": p, "reason": "concurrent"})
             for p in range(1, 13)]
