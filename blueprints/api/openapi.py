@@ -160,7 +160,8 @@ def _operation(op: Op) -> dict[str, Any]:
     params += [{"name": n, "in": "query", "required": False, "schema": STR} for n in op.query]
     if op.etag and op.method == "patch":
         params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                       "description": 'The ETag from GET /api/grades/{cadet_id}, e.g. "v3".'})
+                       "description": ('The ETag from GET /api/grades/{cadet_id} as received, e.g. "v3" '
+                                      'or, compressed, "v3:gzip"; a stale one is a 409.')})
     if params:
         out["parameters"] = params
     if op.body:
