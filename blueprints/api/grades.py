@@ -17,7 +17,8 @@ from blueprints.core.reads.grades import GRADE_SPEC, get_grade_detail, list_grad
 
 # The grade's ETag as any representation carries it: "v3" plain, "v3:gzip" after Flask-Compress
 # suffixed the coding, W/"v3" after a proxy weakened it, or just v3 / 3. All name version 3.
-_GRADE_ETAG = re.compile(r'(?:W/)?"?v?([0-9]{1,10})(?::[A-Za-z0-9-]+)?"?')
+_GRADE_ETAG = re.compile(r'(?:W/)?"?v?([1-9][0-9]{0,8})(?::[A-Za-z0-9-]+)?"?')  # 9 digits: always a valid id
+IF_MATCH_PATTERN = "^(?:\\*|" + _GRADE_ETAG.pattern + ")?$"  # documented in /api/openapi.json
 
 
 def etag(version: int) -> str:
