@@ -183,7 +183,8 @@ class ListState:
         if args.get("after") is not None:
             raw_after = args["after"].strip()
             if raw_after.isdigit() and int(raw_after) < 2**63:
-                after = int(raw_after)  # 0 starts a walk from the beginning
+                # 0 starts a walk from the beginning; past the largest id (an INTEGER column) is the end.
+                after = min(int(raw_after), 2**31 - 1)
             elif strict:
                 bad("after", "after must be a whole number of at least 0")
 
