@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
 from blueprints.core import assets, auth, cache, cli, database, errors, perf, security
@@ -19,6 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config())
     app.config.update(config or {})
+    trust_proxy(app)
     database.init_app(app)
     migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True)
     cache.init_app(app)
@@ -32,6 +34,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     assets.init_app(app)
     register_blueprints(app)
     return app
+
+
+def trust_proxy(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_HOPS proxies, take the client's address, scheme and host from the headers
+    they set. Only then: a client talking to us directly could otherwise forge its address."""
+    hops = app.config.get("TRUSTED_PROXY_HOPS", 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def main() -> None:

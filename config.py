@@ -28,6 +28,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -64,6 +71,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": secret or _DEV_SECRET,
         "SQLALCHEMY_DATABASE_URI": database_url or None,  # None: SQLite in the instance folder
         "REDIS_URL": redis_url or None,
+        # Proxies in front of Muster that set X-Forwarded-For/-Proto/-Host; 0 ignores those headers.
+        "TRUSTED_PROXY_HOPS": _count(env, "TRUSTED_PROXY_HOPS", 0),
         "HOST": env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
         "PORT": _int(env, "PORT", 8000),
         "WAITRESS_THREADS": threads,

@@ -95,7 +95,8 @@ def test_page_past_the_end_is_empty_with_the_right_total(client, tok):
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=-1", "limit=ten", "page=0", "page=-3", "page=1.5",
                                    "page=abc", "after=x", "sort=nope", "year_level=first", "status=Sleeping",
-                                   "bogus=1", "company=%00", "sort=name&after=3"])
+                                   "bogus=1", "company=%00", "sort=%09", "sort=+name", "sort=",
+                                   "year_level=", "status=%20", f"search={'x' * 101}"])
 def test_bad_query_parameters_are_400_naming_the_parameter(client, tok, query):
     payload = assert_error(call(client, "GET", f"/api/cadets?{query}", tok["admin"]), 400, "BAD_REQUEST")
     assert payload["details"]

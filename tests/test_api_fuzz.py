@@ -1,9 +1,13 @@
-"""Fuzzing: schemathesis generates valid and invalid requests for every operation of
-/api/openapi.json and sends them to the app in-process (WSGI). No 500, every response as documented."""
+"""Fuzzing: schemathesis generates requests for every operation of /api/openapi.json and sends them to
+the app in-process (WSGI). No 500; every response as documented (status, content type, headers,
+body schema); input the document allows is accepted and input it refuses is refused; a method the
+document does not list is a 405 with Allow. Two phases: schemathesis' coverage phase (boundary values:
+maxLength + 1, the first date past the range, a method not listed, ...) and random fuzzing."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 import schemathesis
@@ -12,18 +16,25 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
-from blueprints.api.openapi import OPERATIONS
+from blueprints.api.openapi import OPERATIONS, Op
 from tests.factories import make_cadet, make_token, make_training_day, make_user
 from tests.test_api_support import call
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
-MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "12"))
+          response_headers_conformance, negative_data_rejection, positive_data_acceptance, unsupported_method]
+MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
+# Rules JSON Schema cannot state, kept out of generated valid data; each has its own test
+# (test_api_grades.py, test_api_cadets.py): a key unique across a bulk body's items, and If-Match
+# agreeing with a body "version".
+_UNIQUE_KEYS = {"grades_bulk_update": ("items", "cadet_id"), "cadets_import": ("cadets", "student_id")}
 
 
 @pytest.fixture
@@ -40,7 +51,33 @@ def seeded(app, client):
     return token
 
 
-def _cases() -> list:
+def _expressible(op: Op, case) -> bool:
+    """False for a case that breaks one of the rules above (the schema cannot say it is invalid)."""
+    body: Any = case.body
+    if op.endpoint in _UNIQUE_KEYS and isinstance(body, dict):
+        items_key, key = _UNIQUE_KEYS[op.endpoint]
+        items = body.get(items_key)
+        keys = [str(item.get(key)) for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+        if len(keys) != len(set(keys)):
+            return False
+    if op.endpoint == "grades_update" and isinstance(body, dict) and body.get("version") is not None:
+        return not (case.headers or {}).get("If-Match", "").strip("* ")
+    return True
+
+
+def _auth(op: Op, seeded: str) -> dict[str, str]:
+    # Revoking the token would only turn the rest of the run into 401s; use one of its own.
+    token = make_token(make_user("admin")) if op.endpoint == "token_revoke" else seeded
+    # The WSGI transport does not decode gzip; gzip itself is covered by test_api_cache.py.
+    return {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
+
+
+def _operation(app, op: Op):
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    return schema, schema[f"/api{op.path}"][op.method.upper()]
+
+
+def _fuzz_cases() -> list:
     """Every operation with valid data; those with inputs (path, query, body) also with invalid data."""
     out = []
     for op in OPERATIONS:
@@ -51,17 +88,25 @@ def _cases() -> list:
     return out
 
 
-@pytest.mark.parametrize(("op", "mode"), _cases())
-def test_fuzz_operation(app, seeded, op, mode):
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
-    operation = schema[f"/api{op.path}"][op.method.upper()]
-    # Revoking the token would only turn the rest of the run into 401s; use one of its own.
-    token = make_token(make_user("admin")) if op.endpoint == "token_revoke" else seeded
-    # The WSGI transport does not decode gzip; gzip itself is covered by test_api_cache.py.
-    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
-    strategy = operation.as_strategy(generation_mode=mode, headers=headers)
+@pytest.mark.parametrize("op", [pytest.param(op, id=f"{op.method.upper()} {op.path}") for op in OPERATIONS])
+def test_coverage_phase(app, seeded, op):
+    schema, operation = _operation(app, op)
+    headers = _auth(op, seeded)
+    generation = schema.config.generation_for(operation=operation, phase="coverage")
+    cases = schema.iter_coverage_cases(operation, generation_config=generation,
+                                       generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+    for case in cases:
+        if _expressible(op, case):
+            case.headers = {**(case.headers or {}), **headers}
+            case.call_and_validate(checks=CHECKS)
 
-    @given(case=strategy)
+
+@pytest.mark.parametrize(("op", "mode"), _fuzz_cases())
+def test_fuzz_operation(app, seeded, op, mode):
+    _, operation = _operation(app, op)
+    strategy = operation.as_strategy(generation_mode=mode, headers=_auth(op, seeded))
+
+    @given(case=strategy.filter(lambda case: mode is GenerationMode.NEGATIVE or _expressible(op, case)))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     def run(case) -> None:

@@ -144,3 +144,39 @@ def test_bulk_update_is_all_or_nothing(client, tok, graded):
             payload = assert_error(call(client, "POST", "/api/grades/bulk-update", tok["admin"], body), status)
             assert payload["details"]
     assert (scores(a), scores(b)) == before and count(AuditLog) == audits
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd", "br", "identity"])
+def test_etag_sent_back_exactly_as_received_guards_the_write(client, tok, graded, encoding):
+    # Flask-Compress suffixes a strong ETag with the coding ("v1:gzip"); the client echoes it verbatim.
+    cid = graded[0]
+    got = call(client, "GET", f"/api/grades/{cid}", tok["admin"], headers={"Accept-Encoding": encoding})
+    assert got.headers.get("Content-Encoding", "identity") == encoding
+    etag = got.headers["ETag"]
+    first = call(client, "PATCH", f"/api/grades/{cid}", tok["admin"], {"final_score": 50},
+                 headers={"If-Match": etag, "Accept-Encoding": encoding})
+    assert first.status_code == 200, first.data[:300]
+    before = scores(cid)
+    stale = call(client, "PATCH", f"/api/grades/{cid}", tok["admin"], {"final_score": 40},
+                 headers={"If-Match": etag, "Accept-Encoding": "identity"})
+    assert_error(stale, 409, "CONFLICT")
+    assert scores(cid) == before
+
+
+@pytest.mark.parametrize("header", ['"v{v}:gzip"', 'W/"v{v}:zstd"', '"v{v}:br"'])
+def test_if_match_ignores_a_content_coding_suffix(client, tok, graded, header):
+    cid = graded[1]
+    v = scores(cid)[4]
+    res = call(client, "PATCH", f"/api/grades/{cid}", tok["admin"], {"prelim_score": 61},
+               headers={"If-Match": header.format(v=v)})
+    assert res.status_code == 200, res.data[:300]
+    assert scores(cid)[4] == v + 1
+
+
+@pytest.mark.parametrize("header", ['"v1:"', '"v1:gzip:gzip"', '"v:gzip"', '"v1:gz ip"', '"v1", "v2"'])
+def test_if_match_that_is_not_a_grade_etag_is_a_400(client, tok, graded, header):
+    cid = graded[2]
+    before = scores(cid)
+    assert_error(call(client, "PATCH", f"/api/grades/{cid}", tok["admin"], {"final_score": 1},
+                      headers={"If-Match": header}), 400)
+    assert scores(cid) == before

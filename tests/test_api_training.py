@@ -135,7 +135,7 @@ def test_bulk_attendance_is_all_or_nothing(client, tok, setup):
     url = "/api/attendance/bulk"
     details = assert_error(call(client, "POST", url, tok["admin"], {
         "training_day_id": days[0], "cadet_ids": [cadets[0], 999999], "status": "late", "on_conflict": "update"}),
-        422)["details"]
+        404)["details"]
     assert "999999" in details["cadet_ids"][0]
     for body in ({"training_day_id": days[0], "cadet_ids": [], "status": "late"},
                  {"training_day_id": days[0], "cadet_ids": ["1"], "status": "late"},

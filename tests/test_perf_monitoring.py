@@ -9,7 +9,11 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
+import subprocess
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flask import Blueprint
@@ -17,6 +21,7 @@ from sqlalchemy import select, text
 
 from app import create_app
 from blueprints import monitoring
+from blueprints.core.perf import recorder
 from blueprints.core.perf.buffer import flush_all
 from blueprints.core.perf.store import MemoryStore
 from models import AuditLog, Cadet, db
@@ -300,16 +305,56 @@ def test_reset_is_audited_and_clears_the_statistics(make_app, people):
     assert _findings(client, people["admin_auth"])["n_plus_one"] == []
 
 
+def _prometheus_body(client, auth) -> str:
+    response = client.get("/metrics", headers=auth)
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    return response.get_data(as_text=True)
+
+
 def test_prometheus_text_has_the_same_figures(make_app, people):
     client = make_app().test_client()
     client.get("/perf-probe/fixed")
     client.get("/perf-probe/fixed")
-    response = client.get("/metrics", headers=people["admin_auth"])
-    assert response.status_code == 200 and response.mimetype == "text/plain"
-    body = response.get_data(as_text=True)
-    assert 'muster_http_requests_5m{endpoint="GET perf_probe.fixed"} 2' in body
-    assert re.search(r'muster_http_latency_ms\{endpoint="GET perf_probe.fixed",quantile="0.95"\} [\d.]+', body)
+    body = _prometheus_body(client, people["admin_auth"])
+    assert "# TYPE muster_http_requests_total counter" in body
+    assert 'muster_http_requests_total{endpoint="GET perf_probe.fixed"} 2' in body
+    # Latency is a histogram in seconds: cumulative buckets up to +Inf, then _sum and _count.
+    assert "# TYPE muster_http_request_duration_seconds histogram" in body
+    label = 'endpoint="GET perf_probe.fixed"'
+    buckets = re.findall(rf'muster_http_request_duration_seconds_bucket{{{label},le="([^"]+)"}} (\d+)', body)
+    assert [le for le, _ in buckets][:2] == ["0.001", "0.002"] and buckets[-1] == ("+Inf", "2")
+    counts = [int(n) for _, n in buckets]
+    assert counts == sorted(counts)
+    assert f"muster_http_request_duration_seconds_count{{{label}}} 2" in body
+    assert re.search(rf"muster_http_request_duration_seconds_sum{{{label}}} 0\.\d+", body)
+    assert "_ms" not in body and "quantile" not in body
     assert "muster_stats_store_up 1" in body and "# TYPE muster_db_pool_size gauge" in body
+
+
+def test_prometheus_counters_count_from_the_reset_not_over_a_window(make_app, people, monkeypatch):
+    client = make_app().test_client()
+    counter = 'muster_http_requests_total{endpoint="GET perf_probe.fixed"} '
+    # A request two hours ago has left every dashboard window; a counter must still include it.
+    monkeypatch.setattr(recorder, "time", SimpleNamespace(time=lambda: time.time() - 7200,
+                                                          perf_counter=time.perf_counter))
+    client.get("/perf-probe/fixed")
+    monkeypatch.undo()
+    client.get("/perf-probe/fixed")
+    assert counter + "2" in _prometheus_body(client, people["admin_auth"])
+    client.post("/api/system/slow-queries/reset", headers=people["admin_auth"])
+    assert counter not in _prometheus_body(client, people["admin_auth"])
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+def test_metrics_pass_promtool_check(make_app, people):
+    client = make_app().test_client()
+    for path in ("/perf-probe/fixed", "/perf-probe/n-plus-one", "/perf-probe/missing"):
+        client.get(path)
+    client.get("/api/cadets", headers=people["admin_auth"])
+    body = _prometheus_body(client, people["admin_auth"])
+    checked = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_monitoring_can_be_switched_off(make_app, people):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, request
@@ -14,7 +15,11 @@ from blueprints.core.errors import BadRequest
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.grades import bulk_update_grades, update_grade
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, get_grade_detail, list_grades
-from blueprints.core.validation import is_digits
+
+# The grade's ETag as any representation carries it: "v3" plain, "v3:gzip" after Flask-Compress
+# suffixed the coding, W/"v3" after a proxy weakened it, or just v3 / 3. All name version 3.
+_GRADE_ETAG = re.compile(r'(?:W/)?"?v?([1-9][0-9]{0,8})(?::[A-Za-z0-9-]+)?"?')  # 9 digits: always a valid id
+IF_MATCH_PATTERN = "^(?:\\*|" + _GRADE_ETAG.pattern + ")?$"  # documented in /api/openapi.json
 
 
 def etag(version: int) -> str:
@@ -22,16 +27,17 @@ def etag(version: int) -> str:
 
 
 def expected_version(body: dict[str, Any]) -> Any:
-    """The version the client last read: If-Match ("v3", v3 or 3) or the body's `version`."""
+    """The version the client last read: If-Match (the ETag as received) or the body's `version`."""
     header = request.headers.get("If-Match", "").strip()
     if not header or header == "*":
         return body.get("version")
-    raw = header.removeprefix("W/").strip('"').removeprefix("v")
-    if not is_digits(raw) or len(raw) > 10:
+    match = _GRADE_ETAG.fullmatch(header)
+    if match is None:
         raise BadRequest("If-Match must be the grade's ETag.", {"If-Match": ['must look like "v3"']})
-    if body.get("version") is not None and str(body["version"]) != str(int(raw)):
+    version = int(match.group(1))
+    if body.get("version") is not None and str(body["version"]) != str(version):
         raise BadRequest("If-Match and version disagree.", {"version": ["differs from If-Match"]})
-    return int(raw)
+    return version
 
 
 @bp.get("/grades")

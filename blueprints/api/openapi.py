@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response
 
 from blueprints.api import bp
+from blueprints.api.grades import IF_MATCH_PATTERN
 from blueprints.api.responses import json_response
 from blueprints.api.schemas import ID, REQUESTS, RESPONSES, STR, envelope, list_parameters, obj, ref, single
 from blueprints.core.auth import ADMIN, STAFF
@@ -166,8 +167,10 @@ def _operation(op: Op) -> dict[str, Any]:
         params += list_parameters(op.spec)
     params += [{"name": n, "in": "query", "required": False, "schema": STR} for n in op.query]
     if op.etag and op.method == "patch":
-        params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                       "description": 'The ETag from GET /api/grades/{cadet_id}, e.g. "v3".'})
+        params.append({"name": "If-Match", "in": "header", "required": False,
+                       "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
+                       "description": ('The ETag from GET /api/grades/{cadet_id} as received, e.g. "v3" '
+                                      'or, compressed, "v3:gzip"; a stale one is a 409.')})
     if op.method == "post" and op.blueprint == "api" and op.endpoint != "token_issue":
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},

@@ -68,23 +68,34 @@ def no_content() -> Response:
 
 
 def json_body() -> dict[str, Any]:
-    """The request body as a JSON object; an empty body is {}. Malformed is 400, not an object 422."""
+    """The request body as a JSON object. Missing or malformed is 400, not an object 422."""
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug answers 413
     if not raw.strip():
-        return {}
+        # Every operation that reads a body documents it as required; {} is how to send nothing.
+        raise BadRequest("Send a JSON object as the body.", {"body": ["is required"]})
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest("The body is not valid JSON.", {"body": [str(exc)[:200]]}) from exc
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", {"body": ["must be an object"]})
-    return data
+    return _whole_numbers(data)
+
+
+def _whole_numbers(value: Any) -> Any:
+    """2.0 becomes 2: JSON has one number type, and the schema's "integer" includes 2.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def list_state(spec: ListSpec) -> ListState:
-    """Parse page, limit, sort, search and filters strictly: any bad parameter is a 400 naming it."""
-    state = ListState.from_args(request.args, spec, strict=True, size_param="limit")
-    if state.after is not None and "sort" in request.args and request.args["sort"].strip() not in ("", "id"):
-        # The keyset cursor walks the primary key upwards; any other order would skip rows.
-        raise BadRequest("Invalid query parameters.", {"after": ["can only be used with sort=id (or no sort)"]})
-    return state
+    """Parse page, limit, sort, search and filters strictly: any bad parameter is a 400 naming it.
+
+    With `after` (the keyset cursor) the walk is always in id order, whatever `sort` says: any other
+    order would skip or repeat rows between calls."""
+    return ListState.from_args(request.args, spec, strict=True, size_param="limit")

@@ -24,6 +24,16 @@ STR: Schema = {"type": "string"}
 BOOL: Schema = {"type": "boolean"}
 TIME: Schema = {"type": "string", "format": "date-time"}
 DATE: Schema = {"type": "string", "format": "date"}
+# Input dates: YYYY-MM-DD in 1900..9000 (validation.parse_date), for bodies and filters alike.
+DATE_INPUT: Schema = {**DATE, "pattern": r"^(19[0-9]{2}|[2-8][0-9]{3}|9000)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}
+# Text input is stripped of the whitespace str.strip() removes, and what is left may not hold control
+# characters (validation.Field._str, liststate); a required text must leave something. Escapes that
+# every regex dialect involved reads alike (ECMA for the document, Python, Rust in the tests).
+_WS = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_STRIPPED = rf"[^{_WS}\x00-\x1f](?:[^\x00-\x1f]*[^{_WS}\x00-\x1f])?"
+TEXT_PATTERN = rf"^[{_WS}]*(?:{_STRIPPED})?[{_WS}]*$"
+NON_BLANK_PATTERN = rf"^[{_WS}]*{_STRIPPED}[{_WS}]*$"
+MAX_AFTER = 2**63 - 1  # liststate: the keyset cursor is any whole number below 2**63
 
 
 def null(schema: Schema) -> Schema:
@@ -51,14 +61,28 @@ def field_schema(f: Field, nullable: bool = True) -> Schema:
     elif f.kind == "bool":
         schema = BOOL
     elif f.kind == "date":
-        schema = DATE
+        schema = DATE_INPUT
     else:
-        schema = {"type": "string", "minLength": 1 if f.required else 0, "maxLength": f.max_len}
-        if f.kind == "email":
-            schema["format"] = "email"
-        if f.pattern:
-            schema["pattern"] = f"^(?:{f.pattern})$"
+        schema = _text_schema(f)
     return schema if f.required or not nullable else null(schema)
+
+
+def _text_schema(f: Field) -> Schema:
+    """Text and email; an optional one may also be "" (validation reads it as not set)."""
+    schema: Schema = {"type": "string", "minLength": 1 if f.required else 0, "maxLength": f.max_len}
+    if f.kind == "email":
+        schema["format"] = "email"
+        return schema if f.required else {"anyOf": [schema, {"const": ""}]}
+    if f.pattern:
+        schema["pattern"] = f"^(?:{f.pattern})$" if f.required else f"^(?:{f.pattern})?$"
+    else:
+        schema["pattern"] = NON_BLANK_PATTERN if f.required else TEXT_PATTERN
+    return schema
+
+
+def one_of_required(names: list[str]) -> Schema:
+    """At least one of these keys: an update that names no field has nothing to change (422)."""
+    return {"anyOf": [{"required": [name]} for name in names]}
 
 
 def fields_schema(fields: list[Field], *, partial: bool = False, not_null: tuple[str, ...] = (),
@@ -74,21 +98,24 @@ def _id_list(max_items: int) -> Schema:
 
 
 NOT_NULL = ("status",)
-GRADE_ITEM = fields_schema([Field("cadet_id", "int", required=True, min=1, max=MAX_ID), *GRADE_FIELDS,
-                            Field("version", "int", min=1, max=MAX_ID)], not_null=NOT_NULL)
+VERSION = Field("version", "int", min=1, max=MAX_ID)
+GRADE_NAMES = [f.name for f in GRADE_FIELDS]
+GRADE_ITEM = fields_schema([Field("cadet_id", "int", required=True, min=1, max=MAX_ID), *GRADE_FIELDS, VERSION],
+                           not_null=NOT_NULL, **one_of_required(GRADE_NAMES))
 REQUESTS: dict[str, Schema] = {
-    "CadetInput": fields_schema(CADET_FIELDS),
+    "CadetInput": fields_schema(CADET_FIELDS, not_null=NOT_NULL),
     "CadetPatch": fields_schema(CADET_FIELDS, partial=True, not_null=NOT_NULL),
     "CadetIds": obj({"ids": _id_list(MAX_IMPORT)}),
     "CadetImport": obj({"cadets": {"type": "array", "items": ref("CadetInput"), "minItems": 1,
                                    "maxItems": MAX_IMPORT}}),
-    "GradePatch": fields_schema([*GRADE_FIELDS, Field("version", "int", min=1, max=MAX_ID)], partial=True,
-                                not_null=NOT_NULL),
+    "GradePatch": fields_schema([*GRADE_FIELDS, VERSION], partial=True, not_null=NOT_NULL,
+                                **one_of_required(GRADE_NAMES)),
     "GradeBulk": obj({"items": {"type": "array", "items": GRADE_ITEM, "minItems": 1, "maxItems": 5000}}),
     "MeritInput": fields_schema(MERIT_FIELDS),
     "TrainingDayInput": fields_schema(TRAINING_DAY_FIELDS),
     "TrainingDayPatch": fields_schema(TRAINING_DAY_FIELDS, partial=True),
-    "AttendancePatch": fields_schema(RECORD_FIELDS, partial=True, not_null=NOT_NULL),
+    "AttendancePatch": fields_schema(RECORD_FIELDS, partial=True, not_null=NOT_NULL,
+                                     **one_of_required([f.name for f in RECORD_FIELDS])),
     "AttendanceBulk": obj({**fields_schema(BULK_FIELDS)["properties"], "cadet_ids": _id_list(5000)},
                           ("training_day_id", "status", "cadet_ids")),
     "CheckIn": fields_schema(CHECK_IN_FIELDS),
@@ -170,8 +197,9 @@ def envelope(name: str) -> Schema:
 
 # --- query parameters, from the ListSpec -----------------------------------------------------------
 
-_FILTER_SCHEMAS = {"text": {"type": "string", "maxLength": 100}, "int": {"type": "integer"},
-                   "bool": BOOL, "date": DATE}
+_TEXT_QUERY: Schema = {"type": "string", "maxLength": 100, "pattern": TEXT_PATTERN}
+_FILTER_SCHEMAS = {"text": _TEXT_QUERY, "int": {"type": "integer", "minimum": -MAX_ID, "maximum": MAX_ID},
+                   "bool": BOOL, "date": DATE_INPUT}
 
 
 def list_parameters(spec: ListSpec) -> list[Schema]:
@@ -183,10 +211,11 @@ def list_parameters(spec: ListSpec) -> list[Schema]:
         ("sort", {"type": "string", "enum": sorts + [f"-{s}" for s in sorts]},
          f"Sort key, '-' for descending; default {spec.default_sort}."),
         ("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-         "Keyset cursor: rows with id above this, in id order (only with no sort or sort=id)."),
+         "Keyset cursor: rows with id above this (0 to start), always in id order: sort and page do not "
+         "apply. Follow next_after until it is null."),
     ]
     if spec.search is not None:
-        params.append(("search", {"type": "string", "maxLength": 100}, "Case-insensitive text search."))
+        params.append(("search", _TEXT_QUERY, "Case-insensitive text search."))
     for name, flt in spec.filters.items():
         schema = {"type": "string", "enum": list(flt.choices)} if flt.kind == "choice" else _FILTER_SCHEMAS[flt.kind]
         params.append((name, schema, f"Filter: {flt.label or name}."))

@@ -94,7 +94,10 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "HTTP_ERROR")
-        return _render(status, code, exc.description or exc.name)
+        body, status = _render(status, code, exc.description or exc.name)
+        # Keep what the exception says beside its body: Allow on a 405 (RFC 9110), Retry-After, ...
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(OperationalError)
     def _db_down(exc: OperationalError):

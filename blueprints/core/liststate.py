@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.sql.elements import ColumnElement
 
 from blueprints.core.errors import BadRequest
-from blueprints.core.validation import MAX_ID, has_control_chars, parse_whole
+from blueprints.core.validation import MAX_ID, has_control_chars, parse_date, parse_whole
 
 MAX_PAGE = 10**9 - 1  # far past any table's last page, and still a small number to multiply
 MAX_PER_PAGE = 100
@@ -35,13 +34,15 @@ class Filter:
     label: str = ""
 
     def parse(self, name: str, raw: str) -> Any:
+        if self.kind == "text" and len(raw) > 100:  # as sent, like the documented maxLength
+            raise ValueError(f"{name} must be at most 100 characters")
         raw = raw.strip()
         if has_control_chars(raw):
             raise ValueError(f"{name} must not contain control characters")
         if self.kind == "text":
-            if len(raw) > 100:
-                raise ValueError(f"{name} must be at most 100 characters")
             return raw
+        if not raw:  # pages ignore the error (an empty form field); the API answers 400
+            raise ValueError(f"{name} must not be empty")
         if self.kind == "int":
             number = parse_whole(raw.removeprefix("-"), 0, MAX_ID)
             if number is None:
@@ -57,12 +58,9 @@ class Filter:
             return raw.lower() in _TRUE
         if self.kind == "date":
             try:
-                value = date.fromisoformat(raw)
+                return parse_date(raw)
             except ValueError as exc:
-                raise ValueError(f"{name} must be a date (YYYY-MM-DD)") from exc
-            if not 1900 <= value.year <= 9000:
-                raise ValueError(f"{name} must be a date between 1900 and 9000")
-            return value
+                raise ValueError(f"{name} {exc}") from exc
         raise AssertionError(self.kind)
 
 
@@ -152,7 +150,9 @@ class ListState:
         sort_raw = (args.get("sort") or "").strip()
         desc = sort_raw.startswith("-") if sort_raw else spec.default_desc
         sort = sort_raw.lstrip("-+") or spec.default_sort
-        if sort not in spec.sorts:
+        # The API takes only the documented spellings: key or -key, exactly.
+        documented = not strict or "sort" not in args or args["sort"].removeprefix("-") in spec.sorts
+        if sort not in spec.sorts or not documented:
             if strict:
                 bad("sort", f"unknown sort; allowed: {', '.join(sorted(spec.sorts))}")
             sort, desc = spec.default_sort, spec.default_desc
@@ -160,15 +160,23 @@ class ListState:
         filters: list[tuple[str, Any]] = []
         for name, flt in spec.filters.items():
             raw = args.get(name)
-            if raw is None or raw.strip() == "":
+            if raw is None:
                 continue
             try:
-                filters.append((name, flt.parse(name, raw)))
+                value = flt.parse(name, raw)
             except ValueError as exc:
                 if strict:
                     bad(name, str(exc))
+                continue
+            if value != "":
+                filters.append((name, value))
 
-        search = (args.get("search") or args.get("q") or "").strip()[:100]
+        search = args.get("search") or args.get("q") or ""
+        if len(search) > 100:  # as sent, like the documented maxLength
+            if strict:
+                bad("search", "search must be at most 100 characters")
+            search = search[:100]
+        search = search.strip()
         if has_control_chars(search):
             if strict:
                 bad("search", "search must not contain control characters")

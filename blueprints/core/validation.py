@@ -16,6 +16,8 @@ from typing import Any
 from blueprints.core.errors import ValidationError
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: no table can hold a larger id, so none is ever looked up
+FIRST_YEAR, LAST_YEAR = 1900, 9000  # every date we accept, written or filtered by, lies in these years
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f]")  # a regex, not a loop per character: imports check 60,000 values
 _TRUE = {"1", "true", "yes", "on"}
@@ -38,6 +40,8 @@ class Field:
     def convert(self, value: Any) -> Any:
         """Return the converted value or raise ValueError with a message for the user."""
         if isinstance(value, str):
+            if self.kind in ("str", "email") and len(value) > self.max_len:  # as sent, like maxLength
+                raise ValueError(f"must be at most {self.max_len} characters")
             value = value.strip()
             if value == "" and self.kind != "bool":
                 return None
@@ -100,10 +104,23 @@ class Field:
     def _date(self, value: Any) -> date:
         if not isinstance(value, str):
             raise ValueError("must be a date (YYYY-MM-DD)")
-        try:
-            return date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError("must be a date (YYYY-MM-DD)") from exc
+        return parse_date(value)
+
+
+def parse_date(raw: str) -> date:
+    """A date written YYYY-MM-DD in FIRST_YEAR..LAST_YEAR; else ValueError with the user's message.
+
+    Only that form: date.fromisoformat alone also takes 20260101 and week dates like 2026-W01-1.
+    """
+    try:
+        value = date.fromisoformat(raw) if _ISO_DATE.fullmatch(raw) else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise ValueError("must be a date (YYYY-MM-DD)")
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be a date between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
 
 
 def is_digits(text: str) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
 from blueprints.core.database import analyzed_after, is_postgres
-from blueprints.core.errors import NotFound, ValidationError
+from blueprints.core.errors import AppError, NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, has_control_chars, parse_id, validate
 from grading import recompute_grades
@@ -44,10 +44,12 @@ def _lock_day(session, day_id: int) -> None:
 
 
 def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on_conflict: str = "update",
-                    action: str = "bulk", keep_existing: frozenset[int] = frozenset()) -> dict[str, int]:
+                    action: str = "bulk", keep_existing: frozenset[int] = frozenset(),
+                    unknown_error: type[AppError] = ValidationError) -> dict[str, int]:
     """Upsert one status per cadet for the day in constant statements; all or nothing.
 
-    Returns {"created": n, "updated": n, "skipped": n}. Unknown cadet ids reject the whole call.
+    Returns {"created": n, "updated": n, "skipped": n}. Unknown cadet ids reject the whole call with
+    unknown_error: a form error on the sheet page, 404 in the API (as for unknown ids in other bodies).
     `keep_existing`: cadets only recorded if they have no record yet (blanks filled by "mark the rest").
     """
     if not statuses:
@@ -61,8 +63,8 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
         known = set(session.scalars(select(Cadet.id).where(Cadet.id.in_(ids))))
         unknown = [i for i in ids if i not in known]
         if unknown:
-            raise ValidationError("Some cadets do not exist; nothing was recorded.",
-                                  {"cadet_ids": [f"unknown: {', '.join(map(str, unknown[:20]))}"]})
+            raise unknown_error("Some cadets do not exist; nothing was recorded.",
+                                {"cadet_ids": [f"unknown: {', '.join(map(str, unknown[:20]))}"]})
         existing = dict(session.execute(
             select(AttendanceRecord.cadet_id, AttendanceRecord.status)
             .where(AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))
@@ -102,9 +104,11 @@ def bulk_attendance(actor: User, data: Mapping[str, Any]) -> dict[str, int]:
             or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in cadet_ids)):
         raise ValidationError("cadet_ids must be a non-empty list of ids.",
                               {"cadet_ids": ["must be a non-empty list of positive whole numbers"]})
+    if len(cadet_ids) > MAX_BULK:  # as sent, before duplicates collapse: the cap is on the request
+        raise ValidationError(f"At most {MAX_BULK} cadets per call.", {"cadet_ids": [f"at most {MAX_BULK}"]})
     statuses = {cid: values["status"] for cid in cadet_ids}
     return mark_attendance(actor, values["training_day_id"], statuses,
-                           on_conflict=values.get("on_conflict") or "skip")
+                           on_conflict=values.get("on_conflict") or "skip", unknown_error=NotFound)
 
 
 def save_sheet(actor: User, day_id: int, form: Mapping[str, str], *, fill_blanks: str | None = None) -> dict[str, int]:

@@ -163,6 +163,11 @@ def endpoint_metrics(state: DashboardState, now: float | None = None) -> dict[st
             "totals": _figures(total), "series": series}
 
 
+def endpoint_totals() -> dict[str, Row]:
+    """Per-endpoint running totals since the last reset (raw rows: FIELDS, then histogram counts)."""
+    return (_read("buckets", "t", [0], default={}) or {}).get(0, {})
+
+
 # --- samples --------------------------------------------------------------------------------------
 
 

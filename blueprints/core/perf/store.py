@@ -2,6 +2,7 @@
 
 Layout under `<CACHE_KEY_PREFIX>:perf:` (every key bounded and expiring):
   m:<epoch minute>, h:<epoch hour>  hash "<METHOD endpoint>|<field>" -> integer (see FIELDS, b<i>)
+  t:0                               the same, running totals since the last reset (Prometheus counters)
   top:<epoch hour>                  sorted set of the slowest request samples of that hour (JSON)
   slowq, n1                         hash "<statement id>|<site>|n|us|j": count, total us, last sample
   workers                           hash "<host:pid:n>" -> JSON heartbeat (busy threads)
@@ -26,6 +27,8 @@ ROW_SIZE = len(FIELDS) + BUCKETS
 _INDEX = {name: i for i, name in enumerate(FIELDS)} | {f"b{i}": len(FIELDS) + i for i in range(BUCKETS)}
 MINUTE_TTL = 2 * 3600  # minute buckets serve the 5-minute and hour windows
 HOUR_TTL = 25 * 3600  # hour buckets serve the day window
+TOTAL_TTL = 7 * 24 * 3600  # totals idle for a week start again from 0 (a counter reset to Prometheus)
+_TTL = {"m": MINUTE_TTL, "h": HOUR_TTL, "t": TOTAL_TTL}
 TOP_N = 20
 SAMPLE_TTL = 25 * 3600
 
@@ -53,10 +56,10 @@ class Batch:
         return bool(self.rows or self.top or self.findings)
 
     def by_bucket(self) -> dict[tuple[str, int], dict[str, Row]]:
-        """Rows rolled up into minute and hour buckets."""
+        """Rows rolled up into minute and hour buckets, and into the running totals."""
         out: dict[tuple[str, int], dict[str, Row]] = {}
         for (minute, endpoint), row in self.rows.items():
-            for bucket in (("m", minute), ("h", minute // 60)):
+            for bucket in (("m", minute), ("h", minute // 60), ("t", 0)):
                 target = out.setdefault(bucket, {}).setdefault(endpoint, new_row())
                 add_rows(target, row)
         return out
@@ -104,7 +107,7 @@ class RedisStore:
                 for name, index in _INDEX.items():
                     if row[index]:
                         pipe.hincrby(key, f"{endpoint}|{name}", row[index])
-            pipe.expire(key, MINUTE_TTL if kind == "m" else HOUR_TTL)
+            pipe.expire(key, _TTL[kind])
         for hour, ms, sample in batch.top:
             key = f"{prefix}top:{hour}"
             pipe.zadd(key, {json.dumps(sample): ms})
@@ -199,7 +202,8 @@ class MemoryStore:
         if now - data.expired_at < 60:
             return
         data.expired_at = now
-        oldest = {"m": int(now - MINUTE_TTL) // 60, "h": int(now - HOUR_TTL) // 3600}
+        # The totals (bucket 0) live as long as this process, like any in-process counter.
+        oldest = {"m": int(now - MINUTE_TTL) // 60, "h": int(now - HOUR_TTL) // 3600, "t": 0}
         for kind, bucket in [b for b in data.buckets if b[1] < oldest[b[0]]]:
             del data.buckets[(kind, bucket)]
         for hour in [h for h in data.top if h < oldest["h"]]:
