@@ -11,6 +11,7 @@ from flask import Flask
 from blueprints import register_blueprints
 from blueprints.core import auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
+from blueprints.core.operations import held_days
 from config import ConfigError, load_config
 from models import db
 
@@ -28,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     perf.init_app(app)
     cli.init_app(app)
+    held_days.init_app(app)
     security.init_app(app)
     register_blueprints(app)
     return app

@@ -116,7 +116,8 @@ CADET = {
 }
 MERIT_ENTRY = {"id": ID, "type": {"type": "string", "enum": list(MERIT_TYPES)}, "points": INT, "reason": STR,
                "issued_by_name": STR, "date_recorded": TIME}
-CADET_ATTENDANCE = {"id": ID, "status": {"type": "string", "enum": list(ATTENDANCE_STATUSES)},
+# One entry per held training day; id and status are null where the cadet has no record for it.
+CADET_ATTENDANCE = {"id": null(ID), "status": null({"type": "string", "enum": list(ATTENDANCE_STATUSES)}),
                     "remarks": null(STR), "time_in": null(TIME), "training_day_id": ID, "date": DATE, "title": STR}
 DETAIL_EXTRA = {"merit_logs": {"type": "array", "items": ref("MeritEntry")}, "training_days_total": INT}
 

@@ -1,4 +1,4 @@
-"""`flask --app app ...` commands: init-db, seed, create-user, create-token, ensure-demo."""
+"""`flask --app app ...` commands: init-db, seed, create-user, create-token, ensure-demo, refresh-grades."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 
 from blueprints.core.auth import issue_token
 from blueprints.core.errors import AppError
+from blueprints.core.operations.held_days import refresh_held_days
 from blueprints.core.operations.users import create_user
 from blueprints.core.seed import seed
 from models import Cadet, User, db
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, seed_command, create_user_command, create_token_command, ensure_demo_command):
+    for command in (init_db_command, seed_command, create_user_command, create_token_command, ensure_demo_command,
+                    refresh_grades_command):
         app.cli.add_command(command)
 
 
@@ -106,3 +108,10 @@ def ensure_demo_command(cadets: int, days: int) -> None:
     create_user(None, {"username": "cadet", "email": "cadet@muster.local", "role": "cadet",
                        "password": password, "cadet_id": cadet_id})
     click.echo(f"  cadet  / {password}   (cadet, linked to cadet #{cadet_id})")
+
+
+@click.command("refresh-grades")
+def refresh_grades_command() -> None:
+    """Count training days whose date has come (run daily just after midnight, unit time)."""
+    changed = refresh_held_days()
+    click.echo("Grades recomputed: a training day's date has come." if changed else "Grades were already current.")

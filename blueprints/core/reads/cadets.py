@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import or_, select, text
 
 from blueprints.core.cache import cached
+from blueprints.core.clock import unit_today
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import apply_filters, fetch_page, order_clauses
-from grading import badge
+from grading import badge, is_held_sql
 from models import (
     CADET_STATUSES,
     REMARKS,
@@ -135,21 +136,30 @@ def iter_cadets(state: ListState, batch: int = 500) -> Iterator[dict[str, Any]]:
 
 
 def get_cadet(cadet_id: int) -> dict[str, Any]:
-    """One cadet with grades, merit/demerit history and attendance history (four queries)."""
+    """One cadet with grades, merit/demerit history and attendance on every held day (three queries)."""
     row = db.session.execute(select_cadets_with_grades().where(Cadet.id == cadet_id)).mappings().first()
     if row is None:
         raise NotFound("No cadet with that id.")
     cadet = shape_cadet(dict(row))
     cadet["merit_logs"] = merit_history(cadet_id)
-    cadet["attendance"] = [dict(r) for r in db.session.execute(
+    cadet["attendance"] = held_day_attendance(cadet_id)
+    cadet["training_days_total"] = len(cadet["attendance"])
+    return cadet
+
+
+def held_day_attendance(cadet_id: int) -> list[dict[str, Any]]:
+    """Every training day that counts towards grades (the denominator), with the cadet's record if any.
+
+    A day dated in the future without attendance is not listed: it does not count yet.
+    """
+    return [dict(r) for r in db.session.execute(
         select(AttendanceRecord.id, AttendanceRecord.status, AttendanceRecord.remarks, AttendanceRecord.time_in,
                TrainingDay.id.label("training_day_id"), TrainingDay.date, TrainingDay.title)
-        .join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id)
-        .where(AttendanceRecord.cadet_id == cadet_id)
+        .outerjoin(AttendanceRecord, (AttendanceRecord.training_day_id == TrainingDay.id)
+                   & (AttendanceRecord.cadet_id == cadet_id))
+        .where(is_held_sql(unit_today()))
         .order_by(TrainingDay.date.desc(), TrainingDay.id.desc())
     ).mappings()]
-    cadet["training_days_total"] = db.session.scalar(select(db.func.count(TrainingDay.id)))
-    return cadet
 
 
 def merit_history(cadet_id: int) -> list[dict[str, Any]]:
