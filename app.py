@@ -13,7 +13,7 @@ from blueprints.core import auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
 from blueprints.core.operations import held_days
 from config import ConfigError, load_config
-from models import db
+from models import db, include_in_autogenerate
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -21,7 +21,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config())
     app.config.update(config or {})
     database.init_app(app)
-    migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True)
+    migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True,
+                     include_object=include_in_autogenerate)
     cache.init_app(app)
     compress.init_app(app)
     csrf.init_app(app)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import and_, any_, func, literal_column, select, text, true
+from sqlalchemy.orm import aliased
 
 from blueprints.core.cache import cached
 from blueprints.core.clock import unit_today
+from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import apply_filters, fetch_page, order_clauses
@@ -38,9 +41,37 @@ def _archived_clause(value: str):
     return Cadet.is_archived.is_(value in ("archived", "true"))
 
 
-def _search(term: str):
-    return or_(Cadet.last_name.icontains(term, autoescape=True), Cadet.first_name.icontains(term, autoescape=True),
-               Cadet.student_id.icontains(term, autoescape=True))
+_SPACE, _EMPTY = literal_column("' '"), literal_column("''")  # literals, not binds: the index must match
+_MATCH = aliased(Cadet, name="search_match")
+MAX_SEARCH_WORDS = 8
+TRIGRAM = 3  # pg_trgm narrows only by words of at least three characters
+
+
+def search_text(cadet=Cadet):
+    """The same expression as models.CADET_SEARCH_SQL, the pg_trgm index ix_cadets_search_trgm."""
+    return func.lower(cadet.last_name + _SPACE + cadet.first_name + _SPACE + func.coalesce(cadet.middle_name, _EMPTY)
+                      + _SPACE + func.coalesce(cadet.suffix, _EMPTY) + _SPACE + cadet.student_id)
+
+
+def search_words(term: str) -> list[str]:
+    """"Castro, Liza R." -> ["castro", "liza", "r"]: split on spaces and commas, as the list shows names."""
+    words = (w.strip(".").lower() for w in re.split(r"[\s,]+", term))
+    return list(dict.fromkeys(w for w in words if w))[:MAX_SEARCH_WORDS]
+
+
+def cadet_search(term: str):
+    """Every word must occur in the cadet's name or student id (Django admin's rule); pages and API."""
+    words = search_words(term)
+    if not words:  # only commas or dots: no narrowing
+        return true()
+    if not is_postgres() or any(len(w) < TRIGRAM for w in words):
+        return and_(*(search_text().contains(w, autoescape=True) for w in words))
+    # The matching ids as one array, found once through the trigram index; rows are then fetched by
+    # primary key and sorted. As a plain filter the planner walks the name index instead and runs the
+    # LIKEs on every row it passes (20,000 rows for "Castro, Liza" at 100,000 cadets: 1.1 s -> 55 ms).
+    text_ = search_text(_MATCH)
+    ids = select(func.array_agg(_MATCH.id)).where(*(text_.contains(w, autoescape=True) for w in words))
+    return Cadet.id == any_(func.coalesce(ids.scalar_subquery(), literal_column("'{}'::integer[]")))
 
 
 CADET_FILTERS = {
@@ -66,7 +97,7 @@ CADET_SORTS = {
     "created_at": (Cadet.created_at,),
 }
 
-CADET_SPEC = ListSpec("cadets", CADET_SORTS, "name", Cadet.id, filters=CADET_FILTERS, search=_search)
+CADET_SPEC = ListSpec("cadets", CADET_SORTS, "name", Cadet.id, filters=CADET_FILTERS, search=cadet_search)
 
 
 def shape_cadet(row: dict[str, Any]) -> dict[str, Any]:
