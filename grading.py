@@ -7,6 +7,7 @@ backend). Thresholds allow for float noise with EPSILON: distinct grades differ 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -59,6 +60,19 @@ def transmute(final_grade: float, status: str = "active") -> tuple[float | None,
         if final_grade >= threshold - EPSILON:
             return grade, "Passed"
     return FAILING_GRADE, "Failed"
+
+
+def display_grade(value: float | None) -> str | None:
+    """A grade as staff see it: two decimals, truncated, never rounded up across a band edge.
+
+    74.996 shows "74.99" beside "5.00 Failed", not "75.00". Within EPSILON below a hundredth counts as
+    that hundredth, exactly as transmute() lets float noise reach a threshold, so the figure shown
+    and the band always agree. None (no grade) stays None.
+    """
+    if value is None:
+        return None
+    hundredths = math.floor(value * 100 + EPSILON * 100)
+    return f"{hundredths / 100:.2f}"
 
 
 def compute_grade(

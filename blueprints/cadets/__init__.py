@@ -25,6 +25,7 @@ from blueprints.pages_common import (
     table_page,
     this_url,
 )
+from grading import display_grade
 from models import CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES
 
 bp = Blueprint("cadets", __name__, url_prefix="/cadets")
@@ -40,7 +41,7 @@ CSV_COLUMNS = [
     ("course", lambda c: c["course"]), ("year_level", lambda c: c["year_level"]), ("status", lambda c: c["status"]),
     ("email", lambda c: c["email"]), ("contact_number", lambda c: c["contact_number"]),
     ("archived", lambda c: "yes" if c["is_archived"] else "no"),
-    ("final_grade", lambda c: round(c["grades"]["final_grade"], 2)),
+    ("final_grade", lambda c: display_grade(c["grades"]["final_grade"])),  # truncated: agrees with remarks
     ("transmuted_grade", lambda c: c["grades"]["transmuted_grade"]), ("remarks", lambda c: c["grades"]["remarks"]),
 ]
 

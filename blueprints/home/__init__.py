@@ -8,6 +8,7 @@ from flask_login import current_user
 from blueprints.core.auth import page_route
 from blueprints.core.reads.admin import get_settings
 from blueprints.pages_common import nav_links
+from grading import display_grade
 
 bp = Blueprint("home", __name__)
 
@@ -15,6 +16,13 @@ bp = Blueprint("home", __name__)
 @bp.app_context_processor
 def _page_helpers() -> dict:
     return {"nav_links": nav_links}
+
+
+@bp.app_template_filter("grade")
+def grade_filter(value: float | None) -> str:
+    """`{{ g.final_grade|grade }}`: truncated to two decimals so it agrees with the band (grading.py)."""
+    shown = display_grade(value)
+    return "\u2014" if shown is None else shown
 
 
 @bp.route("/")
