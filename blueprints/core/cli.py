@@ -54,11 +54,15 @@ def seed_command(cadets: int, days: int, seed_value: int) -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "training_staff", "cadet"]), default="training_staff")
 @click.option("--email", default=None)
-@click.option("--cadet-id", type=int, default=None)
+@click.option("--cadet-id", type=int, default=None, help="The cadet record a cadet account belongs to (required "
+              "with --role cadet).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user_command(username: str, role: str, email: str | None, cadet_id: int | None,
                         password_stdin: bool) -> None:
     """Create a user; the password comes from a prompt or standard input, never the command line."""
+    if role == "cadet" and cadet_id is None:  # say so before asking for a password
+        raise click.UsageError("A cadet account must be linked to its cadet record: add --cadet-id <id> "
+                               "(the number in the cadet's page address, /cadets/<id>).")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
