@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from flask import Blueprint, render_template, request, url_for
 
 from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.errors import BadRequest, Conflict, ValidationError
+from blueprints.core.liststate import ListState
+from blueprints.core.operations.cadets import MAX_IMPORT as MAX_BULK
 from blueprints.core.operations.cadets import archive_cadets, create_cadet, restore_cadets, update_cadet
 from blueprints.core.operations.grades import update_grade
 from blueprints.core.operations.merits import record_merit
-from blueprints.core.reads.cadets import CADET_SPEC, filter_options, get_cadet, iter_cadets, list_cadets
+from blueprints.core.reads.cadets import (
+    CADET_SPEC,
+    cadet_names,
+    filter_options,
+    get_cadet,
+    iter_cadets,
+    list_cadets,
+    matching_cadet_ids,
+)
 from blueprints.pages_common import (
     actor,
     back,
@@ -34,6 +46,7 @@ PROFILE_FIELDS = ("student_id", "last_name", "first_name", "middle_name", "suffi
                   "year_level", "status", "email", "contact_number")
 GRADE_FIELDS = ("prelim_score", "midterm_score", "final_score", "status")
 MERIT_FIELDS = ("type", "points", "reason")
+CONFIRM_NAMES = 20  # names listed on a bulk action's confirm page
 CSV_COLUMNS = [
     ("student_id", lambda c: c["student_id"]), ("last_name", lambda c: c["last_name"]),
     ("first_name", lambda c: c["first_name"]), ("middle_name", lambda c: c["middle_name"]),
@@ -143,15 +156,26 @@ def _cadet_page(cadet_id: int, *, grade_error=None, merit_error=None, grade_valu
 @bp.route("/bulk", methods=["POST"])
 @page_route(*ADMIN)
 def bulk():
-    action, ids, back_to = request.form.get("action"), checked_ids(), next_url(url_for("cadets.index"))
+    action, back_to = request.form.get("action"), next_url(url_for("cadets.index"))
     if action not in ("archive", "restore"):
         raise BadRequest("Choose archive or restore.")
+    ids = _matching_ids() if request.form.get("all_matching") else checked_ids()
     if not ids:
         return back(back_to, "Tick at least one cadet first.", "error")
+    if len(ids) > MAX_BULK:
+        return back(back_to, f"At most {MAX_BULK:,} cadets at once; narrow the filter first.", "error")
     if request.form.get("confirm") != "yes":
-        return render_template("cadets/confirm_bulk.html", action=action, ids=ids, back_to=back_to)
+        return render_template("cadets/confirm_bulk.html", action=action, ids=ids, back_to=back_to,
+                               names=cadet_names(ids, CONFIRM_NAMES))
     changed = (archive_cadets if action == "archive" else restore_cadets)(actor(), ids)
     verb = "Archived" if action == "archive" else "Restored"
     unchanged = len(ids) - changed
     extra = f" ({unchanged} already {'archived' if action == 'archive' else 'active'})" if unchanged else ""
     return back(back_to, f"{verb} {plural(changed, 'cadet')}{extra}.")
+
+
+def _matching_ids() -> list[int]:
+    """"Select all N matching": the list's filters and search travel in `match`; one more id than
+    allowed is read so that too many can be refused instead of cut short."""
+    state = ListState.from_args(dict(parse_qsl(request.form.get("match", ""))), CADET_SPEC)
+    return sorted(matching_cadet_ids(state, MAX_BULK + 1))

@@ -158,6 +158,22 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
     return cached(f"{state.spec.name}:list", ("cadets", "grades"), (state.cache_args(), clamp_page), build)
 
 
+def matching_cadet_ids(state: ListState, limit: int) -> list[int]:
+    """Ids of the cadets a list view's filters and search match (for "select all N matching"), in
+    list order, at most `limit` of them (ask for one more than allowed to detect too many)."""
+    stmt = apply_filters(_id_base(state), state).order_by(*order_clauses(state)).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def cadet_names(ids: list[int], limit: int = 20) -> list[dict[str, Any]]:
+    """The first `limit` of these cadets by name, for a bulk action's confirm page."""
+    rows = db.session.execute(
+        select(Cadet.id, Cadet.student_id, Cadet.last_name, Cadet.first_name, Cadet.middle_name, Cadet.suffix)
+        .where(Cadet.id.in_(ids)).order_by(Cadet.last_name, Cadet.first_name, Cadet.id).limit(limit)
+    ).mappings()
+    return [{"id": r["id"], "student_id": r["student_id"], "full_name": full_name(r)} for r in rows]
+
+
 def iter_cadets(state: ListState, batch: int = 500) -> Iterator[dict[str, Any]]:
     """Every cadet of the filtered set in list order, streamed in batches (for CSV export)."""
     stmt = apply_filters(_with_default_archived(state), state).order_by(*order_clauses(state))
