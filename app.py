@@ -12,8 +12,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from blueprints import register_blueprints
 from blueprints.core import assets, auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
+from blueprints.core.operations import held_days
 from config import ConfigError, load_config
-from models import db
+from models import db, include_in_autogenerate
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -22,7 +23,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     trust_proxy(app)
     database.init_app(app)
-    migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True)
+    migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True,
+                     include_object=include_in_autogenerate)
     cache.init_app(app)
     compress.init_app(app)
     csrf.init_app(app)
@@ -30,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     perf.init_app(app)
     cli.init_app(app)
+    held_days.init_app(app)
     security.init_app(app)
     assets.init_app(app)
     register_blueprints(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENVIRONMENTS = ("development", "production", "testing")
 _DEV_SECRET = "dev-only-not-secret"
@@ -43,6 +44,15 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _timezone(env: dict[str, str]) -> str:
+    name = env.get("UNIT_TIMEZONE", "").strip() or "Asia/Manila"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"UNIT_TIMEZONE must be an IANA time zone such as Asia/Manila, got {name!r}") from exc
+    return name
 
 
 def normalise_database_url(url: str) -> str:
@@ -86,6 +96,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 10),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
         "DB_POOL_RECYCLE": _int(env, "DB_POOL_RECYCLE", 1800),
+        # Training days count towards grades once their date has come here (blueprints/core/clock.py).
+        "UNIT_TIMEZONE": _timezone(env),
         "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",
         "MUSTER_MONITORING": env.get("MUSTER_MONITORING", "on").strip().lower(),
         "CACHE_KEY_PREFIX": env.get("CACHE_KEY_PREFIX", "muster"),

@@ -7,10 +7,12 @@ backend). Thresholds allow for float noise with EPSILON: distinct grades differ 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import date
 
-from sqlalchemy import Float, case, cast, func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Float, case, cast, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from models import AttendanceRecord, Grade, MeritDemeritLog, TrainingDay
@@ -58,6 +60,19 @@ def transmute(final_grade: float, status: str = "active") -> tuple[float | None,
         if final_grade >= threshold - EPSILON:
             return grade, "Passed"
     return FAILING_GRADE, "Failed"
+
+
+def display_grade(value: float | None) -> str | None:
+    """A grade as staff see it: two decimals, truncated, never rounded up across a band edge.
+
+    74.996 shows "74.99" beside "5.00 Failed", not "75.00". Within EPSILON below a hundredth counts as
+    that hundredth, exactly as transmute() lets float noise reach a threshold, so the figure shown
+    and the band always agree. None (no grade) stays None.
+    """
+    if value is None:
+        return None
+    hundredths = math.floor(value * 100 + EPSILON * 100)
+    return f"{hundredths / 100:.2f}"
 
 
 def compute_grade(
@@ -131,8 +146,18 @@ def remarks_sql(final: ColumnElement) -> ColumnElement:
     return case(*overrides, (final >= passed, "Passed"), else_="Failed")
 
 
-def _training_day_count() -> ColumnElement:
-    return select(func.count(TrainingDay.id)).scalar_subquery()
+def is_held_sql(today: date) -> ColumnElement:
+    """A training day counts once its date has come or once attendance has been taken for it.
+
+    A day scheduled for next week must not count as missed today; a day whose sheet was filled in
+    early (or whose date was moved) counts because its records already feed the present count.
+    """
+    record = aliased(AttendanceRecord)  # its own alias: callers may join attendance_records themselves
+    return or_(TrainingDay.date <= today, exists().where(record.training_day_id == TrainingDay.id))
+
+
+def held_day_count_sql(today: date) -> ColumnElement:
+    return select(func.count(TrainingDay.id)).where(is_held_sql(today)).scalar_subquery()
 
 
 def _sum_points(kind: str) -> ColumnElement:
@@ -143,12 +168,18 @@ def _sum_points(kind: str) -> ColumnElement:
     )
 
 
-def recompute_grades(session: Session, cadet_ids: list[int] | None = None, *, recount: bool = True) -> None:
+def recompute_grades(session: Session, cadet_ids: list[int] | None = None, *, recount: bool = True,
+                     today: date | None = None) -> None:
     """Recount inputs from their source rows, then recompute every component (two statements).
 
     Recounting (never incrementing) makes any operation safe to run twice. `cadet_ids=None`
-    means every cadet, as after a training day is added or removed.
+    means every cadet, as after a training day is added or removed or becomes held. The attendance
+    denominator is the number of days held as of `today` (default: the unit's today).
     """
+    if today is None:
+        from blueprints.core.clock import unit_today  # needs the app; grading itself stays pure
+
+        today = unit_today()
     where = [] if cadet_ids is None else [Grade.cadet_id.in_(cadet_ids)]
     if cadet_ids is not None and not cadet_ids:
         return
@@ -173,7 +204,7 @@ def recompute_grades(session: Session, cadet_ids: list[int] | None = None, *, re
             )
             .execution_options(synchronize_session=False)
         )
-    days = _training_day_count()
+    days = held_day_count_sql(today)
     final = final_grade_sql(days)
     session.execute(
         update(Grade)

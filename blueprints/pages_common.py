@@ -24,6 +24,7 @@ from blueprints.core.errors import AppError
 from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
 from blueprints.core.validation import has_control_chars, parse_id
+from grading import display_grade
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
@@ -34,12 +35,19 @@ _NONE = Markup('<span class="muted">—</span>')
 def init_app(app: Flask) -> None:
     """Template helpers of the pages: the number filter and the cache-aware CSRF token."""
     app.jinja_env.filters["num"] = number
+    app.jinja_env.filters["grade"] = grade
     app.jinja_env.globals["csrf_token"] = _csrf_token
 
 
 def number(value: float | None, digits: int = 2) -> str:
     """A number with fixed decimals, or a muted dash for none (a filter: no macro call per cell)."""
     return _NONE if value is None else f"{value:.{digits}f}"
+
+
+def grade(value: float | None) -> str:
+    """A grade as staff see it: truncated to two decimals so it agrees with its band (grading.py)."""
+    shown = display_grade(value)
+    return _NONE if shown is None else shown
 
 
 def _csrf_token() -> str:

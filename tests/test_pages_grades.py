@@ -79,7 +79,7 @@ def test_grades_csv_export_is_filtered_and_sorted(client, graded):
     header = rows[0]
     c_row = rows[2]
     assert c_row[header.index("remarks")] == "Incomplete" and c_row[header.index("transmuted_grade")] == ""
-    assert rows[1][header.index("final_grade")] == "93.6"
+    assert rows[1][header.index("final_grade")] == "93.60"  # two decimals, truncated, as the pages show
 
 
 # --- merit/demerit log -----------------------------------------------------------------------

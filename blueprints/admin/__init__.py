@@ -9,7 +9,8 @@ from blueprints.core.auth import ADMIN, page_route
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.operations.users import create_user, reset_password, update_user
-from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, get_settings, get_user, list_audit, list_users
+from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, get_settings, get_user, list_users
+from blueprints.core.reads.audit import audit_filter_options, list_audit_described
 from blueprints.pages_common import actor, back, form_data, form_page, list_state, next_url, table_page
 from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
 
@@ -90,5 +91,5 @@ def settings():
 @page_route(*ADMIN)
 def audit():
     state = list_state(AUDIT_SPEC)
-    return render_template("admin/audit.html", table=table_page(state, list_audit(state, clamp_page=True)),
-                           operations=AUDIT_OPERATIONS)
+    return render_template("admin/audit.html", table=table_page(state, list_audit_described(state, clamp_page=True)),
+                           operations=AUDIT_OPERATIONS, options=audit_filter_options())

@@ -33,7 +33,6 @@ _WS = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u2
 _STRIPPED = rf"[^{_WS}\x00-\x1f](?:[^\x00-\x1f]*[^{_WS}\x00-\x1f])?"
 TEXT_PATTERN = rf"^[{_WS}]*(?:{_STRIPPED})?[{_WS}]*$"
 NON_BLANK_PATTERN = rf"^[{_WS}]*{_STRIPPED}[{_WS}]*$"
-MAX_AFTER = 2**63 - 1  # liststate: the keyset cursor is any whole number below 2**63
 
 
 def null(schema: Schema) -> Schema:
@@ -144,7 +143,8 @@ CADET = {
 }
 MERIT_ENTRY = {"id": ID, "type": {"type": "string", "enum": list(MERIT_TYPES)}, "points": INT, "reason": STR,
                "issued_by_name": STR, "date_recorded": TIME}
-CADET_ATTENDANCE = {"id": ID, "status": {"type": "string", "enum": list(ATTENDANCE_STATUSES)},
+# One entry per held training day; id and status are null where the cadet has no record for it.
+CADET_ATTENDANCE = {"id": null(ID), "status": null({"type": "string", "enum": list(ATTENDANCE_STATUSES)}),
                     "remarks": null(STR), "time_in": null(TIME), "training_day_id": ID, "date": DATE, "title": STR}
 DETAIL_EXTRA = {"merit_logs": {"type": "array", "items": ref("MeritEntry")}, "training_days_total": INT}
 

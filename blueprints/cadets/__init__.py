@@ -9,10 +9,21 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from blueprints.cadets import roster
 from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.errors import BadRequest, Conflict, ValidationError
+from blueprints.core.liststate import ListState
+from blueprints.core.operations.cadets import MAX_IMPORT as MAX_BULK
 from blueprints.core.operations.cadets import archive_cadets, create_cadet, restore_cadets, update_cadet
 from blueprints.core.operations.grades import update_grade
 from blueprints.core.operations.merits import record_merit
-from blueprints.core.reads.cadets import CADET_SPEC, CADETS_LIST, filter_options, get_cadet, iter_cadets, list_cadets
+from blueprints.core.reads.cadets import (
+    CADET_SPEC,
+    CADETS_LIST,
+    cadet_names,
+    filter_options,
+    get_cadet,
+    iter_cadets,
+    list_cadets,
+    matching_cadet_ids,
+)
 from blueprints.core.roster import write_xlsx
 from blueprints.pages_common import (
     actor,
@@ -30,6 +41,7 @@ from blueprints.pages_common import (
     table_page,
     this_url,
 )
+from grading import display_grade
 from models import CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES
 
 bp = Blueprint("cadets", __name__, url_prefix="/cadets")
@@ -40,6 +52,7 @@ PROFILE_FIELDS = ("student_id", "last_name", "first_name", "middle_name", "suffi
 GRADE_FIELDS = ("prelim_score", "midterm_score", "final_score", "status")
 MERIT_FIELDS = ("type", "points", "reason")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CONFIRM_NAMES = 20  # names listed on a bulk action's confirm page
 CSV_COLUMNS = [
     ("student_id", lambda c: c["student_id"]), ("last_name", lambda c: c["last_name"]),
     ("first_name", lambda c: c["first_name"]), ("middle_name", lambda c: c["middle_name"]),
@@ -47,7 +60,7 @@ CSV_COLUMNS = [
     ("course", lambda c: c["course"]), ("year_level", lambda c: c["year_level"]), ("status", lambda c: c["status"]),
     ("email", lambda c: c["email"]), ("contact_number", lambda c: c["contact_number"]),
     ("archived", lambda c: "yes" if c["is_archived"] else "no"),
-    ("final_grade", lambda c: round(c["grades"]["final_grade"], 2)),
+    ("final_grade", lambda c: display_grade(c["grades"]["final_grade"])),  # truncated: agrees with remarks
     ("transmuted_grade", lambda c: c["grades"]["transmuted_grade"]), ("remarks", lambda c: c["grades"]["remarks"]),
 ]
 
@@ -160,13 +173,17 @@ def _cadet_page(cadet_id: int, *, grade_error=None, merit_error=None, grade_valu
 @bp.route("/bulk", methods=["POST"])
 @page_route(*ADMIN)
 def bulk():
-    action, ids, back_to = request.form.get("action"), checked_ids(), next_url(url_for("cadets.index"))
+    action, back_to = request.form.get("action"), next_url(url_for("cadets.index"))
     if action not in ("archive", "restore"):
         raise BadRequest("Choose archive or restore.")
+    ids = _matching_ids() if request.form.get("all_matching") else checked_ids()
     if not ids:
         return back(back_to, "Tick at least one cadet first.", "error")
+    if len(ids) > MAX_BULK:
+        return back(back_to, f"At most {MAX_BULK:,} cadets at once; narrow the filter first.", "error")
     if request.form.get("confirm") != "yes":
-        return render_template("cadets/confirm_bulk.html", action=action, ids=ids, back_to=back_to)
+        return render_template("cadets/confirm_bulk.html", action=action, ids=ids, back_to=back_to,
+                               names=cadet_names(ids, CONFIRM_NAMES))
     changed = (archive_cadets if action == "archive" else restore_cadets)(actor(), ids)
     verb = "Archived" if action == "archive" else "Restored"
     unchanged = len(ids) - changed
@@ -181,3 +198,10 @@ def _without_archived_filter(list_url: str) -> str:
     params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
               if k != "page" and not (k == "archived" and v in ("archived", "true"))]
     return parts.path + ("?" + urlencode(params) if params else "")
+
+
+def _matching_ids() -> list[int]:
+    """"Select all N matching": the list's filters and search travel in `match`; one more id than
+    allowed is read so that too many can be refused instead of cut short."""
+    state = ListState.from_args(dict(parse_qsl(request.form.get("match", ""))), CADET_SPEC)
+    return sorted(matching_cadet_ids(state, MAX_BULK + 1))

@@ -1,4 +1,4 @@
-"""`flask --app app ...` commands: init-db, seed, create-user, create-token, ensure-demo."""
+"""`flask --app app ...` commands: init-db, seed, create-user, create-token, ensure-demo, refresh-grades."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 
 from blueprints.core.auth import issue_token
 from blueprints.core.errors import AppError
+from blueprints.core.operations.held_days import refresh_held_days
 from blueprints.core.operations.users import create_user
 from blueprints.core.seed import seed
 from models import Cadet, User, db
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, seed_command, create_user_command, create_token_command, ensure_demo_command):
+    for command in (init_db_command, seed_command, create_user_command, create_token_command, ensure_demo_command,
+                    refresh_grades_command):
         app.cli.add_command(command)
 
 
@@ -52,11 +54,15 @@ def seed_command(cadets: int, days: int, seed_value: int) -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "training_staff", "cadet"]), default="training_staff")
 @click.option("--email", default=None)
-@click.option("--cadet-id", type=int, default=None)
+@click.option("--cadet-id", type=int, default=None, help="The cadet record a cadet account belongs to (required "
+              "with --role cadet).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user_command(username: str, role: str, email: str | None, cadet_id: int | None,
                         password_stdin: bool) -> None:
     """Create a user; the password comes from a prompt or standard input, never the command line."""
+    if role == "cadet" and cadet_id is None:  # say so before asking for a password
+        raise click.UsageError("A cadet account must be linked to its cadet record: add --cadet-id <id> "
+                               "(the number in the cadet's page address, /cadets/<id>).")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -106,3 +112,10 @@ def ensure_demo_command(cadets: int, days: int) -> None:
     create_user(None, {"username": "cadet", "email": "cadet@muster.local", "role": "cadet",
                        "password": password, "cadet_id": cadet_id})
     click.echo(f"  cadet  / {password}   (cadet, linked to cadet #{cadet_id})")
+
+
+@click.command("refresh-grades")
+def refresh_grades_command() -> None:
+    """Count training days whose date has come (run daily just after midnight, unit time)."""
+    changed = refresh_held_days()
+    click.echo("Grades recomputed: a training day's date has come." if changed else "Grades were already current.")

@@ -8,14 +8,17 @@ from blueprints.core.auth import STAFF, page_route
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, iter_grades, list_grades
 from blueprints.pages_common import csv_response, csv_rows, list_state, render_table, table_page
+from grading import display_grade
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
 
 
-def _g(key: str, digits: int | None = None):
+def _g(key: str, truncate: bool = False):
+    """A grades column; computed grades truncated to two decimals, as the pages show them (no rounding
+    up across a band edge: 74.996 is "74.99", beside "Failed")."""
     def get(cadet: dict):
         value = cadet["grades"][key]
-        return round(value, digits) if digits is not None and value is not None else value
+        return display_grade(value) if truncate else value
 
     return get
 
@@ -23,11 +26,12 @@ def _g(key: str, digits: int | None = None):
 CSV_COLUMNS = [
     ("student_id", lambda c: c["student_id"]), ("name", lambda c: c["full_name"]),
     ("company", lambda c: c["company"]), ("platoon", lambda c: c["platoon"]),
-    ("days_present", _g("attendance_present")), ("attendance_score", _g("attendance_score", 2)),
+    ("days_present", _g("attendance_present")), ("attendance_score", _g("attendance_score", truncate=True)),
     ("merit_points", _g("merit_points")), ("demerit_points", _g("demerit_points")),
-    ("aptitude_score", _g("aptitude_score", 2)), ("prelim", _g("prelim_score")), ("midterm", _g("midterm_score")),
-    ("final_exam", _g("final_score")), ("subject_score", _g("subject_score", 2)),
-    ("final_grade", _g("final_grade", 2)), ("transmuted_grade", _g("transmuted_grade")),
+    ("aptitude_score", _g("aptitude_score", truncate=True)), ("prelim", _g("prelim_score")),
+    ("midterm", _g("midterm_score")),
+    ("final_exam", _g("final_score")), ("subject_score", _g("subject_score", truncate=True)),
+    ("final_grade", _g("final_grade", truncate=True)), ("transmuted_grade", _g("transmuted_grade")),
     ("remarks", _g("remarks")), ("grade_status", _g("status")),
 ]
 

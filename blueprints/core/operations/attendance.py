@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,11 +11,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
+from blueprints.core.clock import unit_today
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import AppError, NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, has_control_chars, parse_id, validate
-from grading import recompute_grades
+from grading import is_held_sql, recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
 
 MAX_BULK = 5000
@@ -69,12 +71,24 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
             select(AttendanceRecord.cadet_id, AttendanceRecord.status)
             .where(AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))
         ).all())
+        newly_held = not _is_held(session, day_id)
         counts = _upsert(session, day_id, statuses, existing, on_conflict, keep_existing)
         recompute_grades(session, ids)
+        if newly_held:  # the first records of a future day make it count for every cadet
+            recompute_grades(session, None, recount=False)
         record_audit(session, actor.id, "attendance_records", "UPDATE" if existing else "CREATE", day_id,
-                     {"action": action, "training_day_id": day_id, **counts,
+                     {"action": action, "training_day_id": day_id, **counts, "statuses": _tally(statuses),
                       "cadet_ids": ids[:500], "on_conflict": on_conflict})
     return counts
+
+
+def _tally(statuses: Mapping[int, str]) -> dict[str, int]:
+    """How many cadets got each status, for the audit log's one-line description."""
+    return dict(sorted(Counter(statuses.values()).items()))
+
+
+def _is_held(session, day_id: int) -> bool:
+    return session.scalar(select(is_held_sql(unit_today())).where(TrainingDay.id == day_id)) in (True, 1)
 
 
 def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[int, str], on_conflict: str,

@@ -52,6 +52,9 @@ def update_training_day(actor: User, day_id: int, data: Mapping[str, Any]) -> No
         before = {k: getattr(day, k) for k in changed}
         for key, value in changed.items():
             setattr(day, key, value)
+        if "date" in changed:  # a day moved into or out of the future changes every denominator
+            session.flush()
+            recompute_grades(session, None, recount=False)
         record_audit(session, actor.id, "training_days", "UPDATE", day_id, {"before": before, "after": changed})
 
 

@@ -90,6 +90,7 @@ def get_settings() -> dict[str, str]:
 
     def build() -> dict[str, str]:
         stored = dict(db.session.execute(select(SystemSetting.key, SystemSetting.value)).all())
-        return {**SETTING_DEFAULTS, **stored}
+        # Only the unit's own settings: internal rows (the grades' as-of marker) stay internal.
+        return {**SETTING_DEFAULTS, **{k: v for k, v in stored.items() if k in SETTING_DEFAULTS}}
 
     return SETTINGS.get((), build)

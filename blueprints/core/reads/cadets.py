@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import and_, any_, func, literal_column, select, text, true
+from sqlalchemy.orm import aliased
 
 from blueprints.core.cache import Read
-from blueprints.core.database import use_transaction
+from blueprints.core.clock import unit_today
+from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import apply_filters, fetch_page, order_clauses
-from grading import badge
+from grading import badge, is_held_sql
 from models import (
     CADET_STATUSES,
     REMARKS,
@@ -38,9 +41,37 @@ def _archived_clause(value: str):
     return Cadet.is_archived.is_(value in ("archived", "true"))
 
 
-def _search(term: str):
-    return or_(Cadet.last_name.icontains(term, autoescape=True), Cadet.first_name.icontains(term, autoescape=True),
-               Cadet.student_id.icontains(term, autoescape=True))
+_SPACE, _EMPTY = literal_column("' '"), literal_column("''")  # literals, not binds: the index must match
+_MATCH = aliased(Cadet, name="search_match")
+MAX_SEARCH_WORDS = 8
+TRIGRAM = 3  # pg_trgm narrows only by words of at least three characters
+
+
+def search_text(cadet=Cadet):
+    """The same expression as models.CADET_SEARCH_SQL, the pg_trgm index ix_cadets_search_trgm."""
+    return func.lower(cadet.last_name + _SPACE + cadet.first_name + _SPACE + func.coalesce(cadet.middle_name, _EMPTY)
+                      + _SPACE + func.coalesce(cadet.suffix, _EMPTY) + _SPACE + cadet.student_id)
+
+
+def search_words(term: str) -> list[str]:
+    """"Castro, Liza R." -> ["castro", "liza", "r"]: split on spaces and commas, as the list shows names."""
+    words = (w.strip(".").lower() for w in re.split(r"[\s,]+", term))
+    return list(dict.fromkeys(w for w in words if w))[:MAX_SEARCH_WORDS]
+
+
+def cadet_search(term: str):
+    """Every word must occur in the cadet's name or student id (Django admin's rule); pages and API."""
+    words = search_words(term)
+    if not words:  # only commas or dots: no narrowing
+        return true()
+    if not is_postgres() or any(len(w) < TRIGRAM for w in words):
+        return and_(*(search_text().contains(w, autoescape=True) for w in words))
+    # The matching ids as one array, found once through the trigram index; rows are then fetched by
+    # primary key and sorted. As a plain filter the planner walks the name index instead and runs the
+    # LIKEs on every row it passes (20,000 rows for "Castro, Liza" at 100,000 cadets: 1.1 s -> 55 ms).
+    text_ = search_text(_MATCH)
+    ids = select(func.array_agg(_MATCH.id)).where(*(text_.contains(w, autoescape=True) for w in words))
+    return Cadet.id == any_(func.coalesce(ids.scalar_subquery(), literal_column("'{}'::integer[]")))
 
 
 CADET_FILTERS = {
@@ -66,7 +97,7 @@ CADET_SORTS = {
     "created_at": (Cadet.created_at,),
 }
 
-CADET_SPEC = ListSpec("cadets", CADET_SORTS, "name", Cadet.id, filters=CADET_FILTERS, search=_search)
+CADET_SPEC = ListSpec("cadets", CADET_SORTS, "name", Cadet.id, filters=CADET_FILTERS, search=cadet_search)
 CADETS_LIST = Read("cadets:list", ("cadets", "grades"))
 GRADES_LIST = Read("grades:list", ("grades", "cadets"))
 CADET_OPTIONS = Read("cadets:options", ("cadets",))
@@ -131,6 +162,22 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
     return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), build)
 
 
+def matching_cadet_ids(state: ListState, limit: int) -> list[int]:
+    """Ids of the cadets a list view's filters and search match (for "select all N matching"), in
+    list order, at most `limit` of them (ask for one more than allowed to detect too many)."""
+    stmt = apply_filters(_id_base(state), state).order_by(*order_clauses(state)).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def cadet_names(ids: list[int], limit: int = 20) -> list[dict[str, Any]]:
+    """The first `limit` of these cadets by name, for a bulk action's confirm page."""
+    rows = db.session.execute(
+        select(Cadet.id, Cadet.student_id, Cadet.last_name, Cadet.first_name, Cadet.middle_name, Cadet.suffix)
+        .where(Cadet.id.in_(ids)).order_by(Cadet.last_name, Cadet.first_name, Cadet.id).limit(limit)
+    ).mappings()
+    return [{"id": r["id"], "student_id": r["student_id"], "full_name": full_name(r)} for r in rows]
+
+
 def iter_cadets(state: ListState, batch: int = 500) -> Iterator[dict[str, Any]]:
     """Every cadet of the filtered set in list order, streamed in batches (for CSV export)."""
     stmt = apply_filters(_with_default_archived(state), state).order_by(*order_clauses(state))
@@ -141,21 +188,30 @@ def iter_cadets(state: ListState, batch: int = 500) -> Iterator[dict[str, Any]]:
 
 
 def get_cadet(cadet_id: int) -> dict[str, Any]:
-    """One cadet with grades, merit/demerit history and attendance history (four queries)."""
+    """One cadet with grades, merit/demerit history and attendance on every held day (three queries)."""
     row = db.session.execute(select_cadets_with_grades().where(Cadet.id == cadet_id)).mappings().first()
     if row is None:
         raise NotFound("No cadet with that id.")
     cadet = shape_cadet(dict(row))
     cadet["merit_logs"] = merit_history(cadet_id)
-    cadet["attendance"] = [dict(r) for r in db.session.execute(
+    cadet["attendance"] = held_day_attendance(cadet_id)
+    cadet["training_days_total"] = len(cadet["attendance"])
+    return cadet
+
+
+def held_day_attendance(cadet_id: int) -> list[dict[str, Any]]:
+    """Every training day that counts towards grades (the denominator), with the cadet's record if any.
+
+    A day dated in the future without attendance is not listed: it does not count yet.
+    """
+    return [dict(r) for r in db.session.execute(
         select(AttendanceRecord.id, AttendanceRecord.status, AttendanceRecord.remarks, AttendanceRecord.time_in,
                TrainingDay.id.label("training_day_id"), TrainingDay.date, TrainingDay.title)
-        .join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id)
-        .where(AttendanceRecord.cadet_id == cadet_id)
+        .outerjoin(AttendanceRecord, (AttendanceRecord.training_day_id == TrainingDay.id)
+                   & (AttendanceRecord.cadet_id == cadet_id))
+        .where(is_held_sql(unit_today()))
         .order_by(TrainingDay.date.desc(), TrainingDay.id.desc())
     ).mappings()]
-    cadet["training_days_total"] = db.session.scalar(select(db.func.count(TrainingDay.id)))
-    return cadet
 
 
 def merit_history(cadet_id: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from blueprints.core.cache import Read
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
+from blueprints.core.reads.cadets import cadet_search
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, db, select_attendance
 
 
@@ -59,7 +60,7 @@ ATTENDANCE_SPEC = ListSpec(
         "company": Filter("text", lambda v: Cadet.company == v, label="Company"),
         "platoon": Filter("text", lambda v: Cadet.platoon == v, label="Platoon"),
     },
-    search=lambda t: or_(Cadet.last_name.icontains(t, autoescape=True), Cadet.student_id.icontains(t, autoescape=True)),
+    search=cadet_search,  # the cadets table's rule: every word in the name or student id
 )
 
 

@@ -1,0 +1,64 @@
+"""The audit log page: one line per write (a bulk write too, ids folded away), filters by user name and
+by table from menus."""
+
+from __future__ import annotations
+
+import re
+
+from blueprints.core.operations.attendance import mark_attendance
+from blueprints.core.operations.cadets import archive_cadets
+from blueprints.core.operations.grades import bulk_update_grades
+from models import Cadet, db
+from tests.factories import make_cadet, make_cadets, make_training_day, make_user
+from tests.test_pages_common import row_ids, signed_in
+
+
+def _summaries(html: str) -> list[str]:
+    return re.findall(r"<summary>(.*?)</summary>", html)
+
+
+def test_a_bulk_attendance_write_is_one_line_with_its_ids_folded(client):
+    admin = signed_in(client)
+    make_cadets(25)
+    day = make_training_day(admin, title="UX Drill")
+    ids = list(db.session.scalars(db.select(Cadet.id)))
+    mark_attendance(admin, day, dict.fromkeys(ids, "present"))
+    html = client.get("/admin/audit?table=attendance_records").get_data(as_text=True)
+    assert _summaries(html) == ["Marked 25 cadets present on UX Drill"]
+    folded = html.split("<summary>", 1)[1]
+    assert re.search(r"</summary><code>.*cadet_ids", folded)  # the ids only inside the details
+
+
+def test_mixed_sheets_archives_and_grade_updates_read_as_sentences(client):
+    admin = signed_in(client)
+    a, b, c = make_cadet(admin), make_cadet(admin), make_cadet(admin)
+    day = make_training_day(admin, title="Field Day")
+    mark_attendance(admin, day, {a: "present", b: "present", c: "late"}, action="sheet")
+    archive_cadets(admin, [a, b])
+    bulk_update_grades(admin, [{"cadet_id": c, "prelim_score": 80.0}])
+    html = client.get(f"/admin/audit?user_id={admin.id}").get_data(as_text=True)
+    lines = _summaries(html)
+    assert "Marked 3 cadets on Field Day: 2 present, 1 late" in lines
+    assert "Archived 2 cadets" in lines
+    assert "Updated the grades of 1 cadet" in lines
+    assert "Created training day Field Day on 2026-09-01" in lines
+    assert any(line.startswith("Created cadet Last") for line in lines)
+
+
+def test_filter_by_user_name_and_table_from_menus(client):
+    admin = signed_in(client)
+    other = make_user("admin", username="zelda")
+    make_cadet(admin)
+    make_training_day(other)
+    html = client.get("/admin/audit").get_data(as_text=True)
+    users = re.search(r'<select id="flt-user_id" name="user_id">(.*?)</select>', html, re.S).group(1)
+    assert f'<option value="{other.id}">zelda</option>' in users
+    assert f'<option value="{admin.id}">{admin.username}</option>' in users
+    tables = re.search(r'<select id="flt-table" name="table">(.*?)</select>', html, re.S).group(1)
+    assert '<option value="training_days">training_days</option>' in tables
+    assert '<option value="cadets">cadets</option>' in tables
+    zelda_rows = row_ids(client.get(f"/admin/audit?user_id={other.id}").get_data(as_text=True))
+    days = row_ids(client.get(f"/admin/audit?user_id={other.id}&table=training_days").get_data(as_text=True))
+    assert len(days) == 1 and set(days) <= set(zelda_rows)
+    chosen = client.get(f"/admin/audit?user_id={other.id}").get_data(as_text=True)
+    assert f'<option value="{other.id}" selected>zelda</option>' in chosen
