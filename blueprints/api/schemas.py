@@ -119,9 +119,10 @@ REQUESTS: dict[str, Schema] = {
                           ("training_day_id", "status", "cadet_ids")),
     "CheckIn": fields_schema(CHECK_IN_FIELDS),
     "SettingsInput": fields_schema(SETTING_FIELDS, partial=True, additionalProperties=False),
-    "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 80},
+    "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": NON_BLANK_PATTERN},
                          "password": {"type": "string", "minLength": 1, "maxLength": 1000},
-                         "name": null({"type": "string", "maxLength": 100})}, ("username", "password")),
+                         "name": null({"type": "string", "maxLength": 100, "pattern": TEXT_PATTERN})},
+                        ("username", "password")),
 }
 
 
