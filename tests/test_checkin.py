@@ -342,11 +342,11 @@ def test_the_sheet_and_day_page_show_who_checked_in_and_when(client):
     day = make_day_today()
     staff = make_user("training_staff")
     login(client, staff)
-    assert client.get(f"/training-days/{day}/sheet").status_code == 200  # warm any cache first
+    assert client.get(f"/training-days/{day}/sheet?company=all").status_code == 200  # warm any cache first
     assert client.get(f"/training-days/{day}").status_code == 200
     done = check_in(cadet, {"token": code_for(day)}, now=on_day(day, 6, 42))
     assert done["status"] == "present"
-    sheet = client.get(f"/training-days/{day}/sheet").get_data(as_text=True)
+    sheet = client.get(f"/training-days/{day}/sheet?company=all").get_data(as_text=True)
     assert re.search(rf'id="status-{cadet.cadet_id}".*?<option value="present" selected>.*?06:42', sheet, re.S)
     show = client.get(f"/training-days/{day}").get_data(as_text=True)
     assert re.search(r'<td class="nowrap time-in">06:42</td>', show)
@@ -408,7 +408,7 @@ def test_a_cadet_scans_on_a_phone_and_is_present_on_the_sheet(app, page):
     page.click("form.signout button")
 
     page.set_viewport_size({"width": 1366, "height": 900})
-    _sign_in(page, staff, f"/training-days/{day}/sheet")
+    _sign_in(page, staff, f"/training-days/{day}/sheet?company=all")
     status, time_in = records(day)[cadet.cadet_id]
     assert page.input_value(f"#status-{cadet.cadet_id}") == "present" == status
     row = page.locator(f"tr:has(#status-{cadet.cadet_id})")

@@ -128,7 +128,7 @@ def test_unknown_cadet_rejects_the_whole_bulk_call(admin):
     day = make_training_day(admin)
     cadet = make_cadet(admin)
     audits = count(AuditLog)
-    with pytest.raises(ValidationError):
+    with pytest.raises(NotFound):  # the API's bulk call: unknown ids are a 404, as in other bodies
         bulk_attendance(admin, {"training_day_id": day, "cadet_ids": [cadet, 999999], "status": "present"})
     assert count(AttendanceRecord) == 0 and count(AuditLog) == audits
 

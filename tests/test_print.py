@@ -55,7 +55,7 @@ def test_a_company_of_120_prints_as_three_pages_of_40_each_with_header_and_signa
         assert UNIT["unit_name"] in p and "School year 2026-2027" in p and "2nd semester" in p
         assert "Alpha Company" in p and f"Page {number} of 3" in p
         assert "Certified correct" in p and "Prepared by" in p and f"Printed {today}" in p
-    assert 'href="/static/css/print-sheet.css"' in html
+    assert 'href="/static/css/print-sheet.css?v=' in html  # fingerprinted (blueprints/core/assets.py)
 
 
 def test_a_short_last_page_and_a_platoon_sheet(client):

@@ -36,6 +36,7 @@ def attendance_bulk(actor) -> Response:
 
 @bp.post("/attendance/check-in")
 @api_route("admin", "training_staff", "cadet")
+@idempotent
 def attendance_check_in(actor) -> Response:
     """A kiosk or scanner script: staff send {token, student_id}; a cadet sends {token} for themselves."""
     return ok(check_in(actor, json_body()))
