@@ -57,15 +57,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _check_out(dbapi_connection, _record, _proxy) -> None:
-    """Refuse a connection the server has closed (the pool then opens a fresh one); reads in
-    GET/HEAD requests run in autocommit."""
+    """Refuse a connection the server has closed (the pool then opens a fresh one)."""
     if dbapi_connection.closed or dbapi_connection.broken:
         raise DisconnectionError("connection closed")
     fd = dbapi_connection.pgconn.socket
     if select.select([fd], [], [], 0)[0]:  # an idle connection has nothing to read unless it was closed
         raise DisconnectionError("server closed the connection")
+
+
+def _session_began(_session, _transaction, connection) -> None:
+    """The request session's reads in GET/HEAD run in autocommit. Only the session's own connection:
+    code that opens a connection itself (EXPLAIN, ANALYZE) keeps the transaction it asks for."""
     if has_request_context() and request.method in _READ_ONLY_METHODS:
-        dbapi_connection.autocommit = True
+        driver = connection.connection.driver_connection
+        if driver is not None and driver.info.transaction_status == 0:  # idle: nothing sent yet
+            driver.autocommit = True
 
 
 def _check_in(dbapi_connection, _record) -> None:
@@ -114,6 +120,7 @@ def init_app(app: Flask) -> None:
         if is_postgres():
             event.listen(db.engine, "checkout", _check_out)
             event.listen(db.engine, "checkin", _check_in)
+            event.listen(db.session, "after_begin", _session_began)
         else:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 from flask_login import current_user
 
 from blueprints.core.auth import STAFF, page_route
 from blueprints.core.errors import Forbidden, ValidationError
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.printing import cadet_record, grade_sheet
+from blueprints.pages_common import text_arg
 from models import utcnow
 
 bp = Blueprint("printing", __name__, url_prefix="/print")
@@ -17,7 +18,7 @@ bp = Blueprint("printing", __name__, url_prefix="/print")
 @bp.route("/grades")
 @page_route(*STAFF)
 def grades():
-    company, platoon = (request.args.get(k, "").strip()[:100] or None for k in ("company", "platoon"))
+    company, platoon = (text_arg(k) for k in ("company", "platoon"))
     sheet, error = None, None
     if company:
         try:
