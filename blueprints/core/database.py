@@ -68,6 +68,8 @@ def _check_out(dbapi_connection, _record, _proxy) -> None:
 def _session_began(_session, _transaction, connection) -> None:
     """The request session's reads in GET/HEAD run in autocommit. Only the session's own connection:
     code that opens a connection itself (EXPLAIN, ANALYZE) keeps the transaction it asks for."""
+    if connection.dialect.name != "postgresql":
+        return  # the listener is on the Session class, which every app's session shares
     if has_request_context() and request.method in _READ_ONLY_METHODS:
         driver = connection.connection.driver_connection
         if driver is not None and driver.info.transaction_status == 0:  # idle: nothing sent yet
@@ -120,7 +122,8 @@ def init_app(app: Flask) -> None:
         if is_postgres():
             event.listen(db.engine, "checkout", _check_out)
             event.listen(db.engine, "checkin", _check_in)
-            event.listen(db.session, "after_begin", _session_began)
+            if not event.contains(db.session, "after_begin", _session_began):
+                event.listen(db.session, "after_begin", _session_began)
         else:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
