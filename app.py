@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
+from blueprints.api import fastpath
 from blueprints.core import assets, auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
 from blueprints.core.operations import held_days
@@ -36,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     assets.init_app(app)
     register_blueprints(app)
+    fastpath.init_app(app)  # last: it wraps the finished app's WSGI callable
     return app
 
 

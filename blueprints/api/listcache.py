@@ -35,7 +35,12 @@ def cached_response(read: Read, args: Any, build: Callable[[], Any]) -> Response
 
 def list_prefetch(read: Read, spec: ListSpec) -> Callable[[], list]:
     """For api_route(prefetch=...): the cached body a list view will serve, fetched with the token."""
-    return lambda: [(read.derived("api"), list_state(spec).cache_args())]
+
+    def entries() -> list:
+        return [(read.derived("api"), list_state(spec).cache_args())]
+
+    entries.cached_list = (read, spec)  # the fast path (fastpath.py) serves this list's stored body
+    return entries
 
 
 def list_response(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Response:

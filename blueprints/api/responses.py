@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -98,4 +98,8 @@ def list_state(spec: ListSpec) -> ListState:
 
     With `after` (the keyset cursor) the walk is always in id order, whatever `sort` says: any other
     order would skip or repeat rows between calls."""
-    return ListState.from_args(request.args, spec, strict=True, size_param="limit")
+    return list_args_state(request.args, spec)
+
+
+def list_args_state(args: Mapping[str, str], spec: ListSpec) -> ListState:
+    return ListState.from_args(args, spec, strict=True, size_param="limit")

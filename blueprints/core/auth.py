@@ -99,7 +99,7 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(8))
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -160,7 +160,7 @@ def issue_token(user: User, name: str = "") -> str:
         raise ValidationError("The token name is too long.", {"name": ["must be at most 100 characters"]})
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with unit_of_work() as session:
-        row = ApiToken(user_id=user.id, name=name, token_hash=_hash(token), prefix=token[:10])
+        row = ApiToken(user_id=user.id, name=name, token_hash=token_hash(token), prefix=token[:10])
         session.add(row)
         session.flush()
         record_audit(session, user.id, "api_tokens", "CREATE", row.id, {"name": name, "prefix": row.prefix})
@@ -193,16 +193,22 @@ def user_for_token(token: str) -> tuple[User, int] | None:
     The lookup is cached under the "users" domain, which revoking a token or changing a user
     clears, so a warm API request needs no database connection at all.
     """
-    if not _well_formed(token):
+    if not well_formed(token):
         return None
-    token_hash = _hash(token)
-    found = TOKEN_READ.get(token_hash, lambda: _resolve_token(token_hash))
+    hashed = token_hash(token)
+    found = TOKEN_READ.get(hashed, lambda: _resolve_token(hashed))
     if found is None:
         return None
     found = dict(found)
     token_id = found.pop("token_id")
     _touch(token_id)
     return User(**found), token_id
+
+
+def touch_due(token_id: int) -> bool:
+    """Would this request record the token's use (so it must take the path that writes)?"""
+    last = _last_touch.get(token_id)
+    return last is None or utcnow() - last >= _TOUCH_EVERY
 
 
 def _touch(token_id: int) -> None:
@@ -216,12 +222,17 @@ def _touch(token_id: int) -> None:
     db.session.commit()
 
 
-def _well_formed(token: str) -> bool:
+def well_formed(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX) and len(token) <= 100
 
 
 def _sent_token() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bearer_token(request.headers.get("Authorization", ""))
+
+
+def bearer_token(header: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header value, or ''."""
+    scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
@@ -245,7 +256,7 @@ def require_role(user: Any, roles: tuple[str, ...]) -> None:
 def _prefetch(reads: Callable[..., list] | None, kwargs: dict[str, Any]) -> None:
     """Fetch the token lookup and the view's cached reads in one cache round trip."""
     token = _sent_token()
-    entries = [(TOKEN_READ, _hash(token))] if _well_formed(token) else []
+    entries = [(TOKEN_READ, token_hash(token))] if well_formed(token) else []
     if reads is not None:
         try:
             entries += reads(**kwargs)
@@ -270,6 +281,7 @@ def api_route(*roles: str, prefetch: Callable[..., list] | None = None) -> Calla
             return view(actor, *args, **kwargs)
 
         wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        wrapper.cached_list = getattr(prefetch, "cached_list", None)  # (Read, ListSpec) for the WSGI fast path
         return wrapper
 
     return decorator

@@ -98,12 +98,16 @@ def _gen_key(domain: str) -> str:
 
 
 def _stats_key() -> str:
-    return f"{_prefix()}:stats:cache"
+    return f"{_prefix()}:stats:cache"  # _tally writes the same key for a given prefix
 
 
 def make_key(name: str, args: Any) -> str:
+    return _data_key(_prefix(), name, args)
+
+
+def _data_key(prefix: str, name: str, args: Any) -> str:
     digest = hashlib.sha256(repr(args).encode()).hexdigest()[:32]
-    return f"{_prefix()}:data:{name}:{digest}"
+    return f"{prefix}:data:{name}:{digest}"
 
 
 # --- counters ---------------------------------------------------------------------------------
@@ -113,10 +117,14 @@ def _count(outcome: str, domain: str) -> None:
     """Count a hit, miss or error for the domain. Counted in memory and added to Redis once a second
     by a background thread, so counting costs no round trip; every process adds to one total."""
     g.setdefault("cache_events", []).append(outcome)
-    slot = (_stats_key(), f"{outcome}:{domain}")
+    _tally(current_app._get_current_object(), _prefix(), outcome, (domain,))
+
+
+def _tally(app: Flask, prefix: str, outcome: str, domains: Iterable[str]) -> None:
     with _local_lock:
-        _unflushed[slot] = _unflushed.get(slot, 0) + 1
-    app = current_app._get_current_object()
+        for domain in domains:
+            slot = (f"{prefix}:stats:cache", f"{outcome}:{domain}")
+            _unflushed[slot] = _unflushed.get(slot, 0) + 1
     if app.extensions.get(_MAINTENANCE) != os.getpid():
         _start_maintenance(app)
 
@@ -278,6 +286,28 @@ def prefetch(*entries: tuple[Read, Any]) -> None:
     stored = g.setdefault("cache_prefetched", {})
     for (key, key_domains), value in zip(keys.items(), found[len(domains):], strict=True):
         stored[key] = (tuple(gens[d] for d in key_domains), value)
+
+
+def current_values(app: Flask, client: redis.Redis, entries: list[tuple[Read, Any]]) -> list[Any] | None:
+    """The values of these entries if every one is stored and current, from one MGET; else None
+    (missing, stale, unreadable, Redis away, or a clear still pending), and the caller takes the
+    normal path, which counts its own outcome. Needs no request: the WSGI fast path calls it."""
+    if _pending_clears:
+        return None
+    prefix = app.config["CACHE_KEY_PREFIX"]
+    domains = sorted({d for read, _ in entries for d in read.domains})
+    keys = [_data_key(prefix, read.name, args) for read, args in entries]
+    try:
+        found = client.mget([f"{prefix}:gen:{d}" for d in domains] + keys)
+        gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
+        stored = [pickle.loads(blob) if blob is not None else None for blob in found[len(domains):]]
+    except (redis.RedisError, OSError, pickle.UnpicklingError, ValueError, TypeError):
+        return None
+    for (read, _), entry in zip(entries, stored, strict=True):
+        if entry is None or entry[0] != tuple(gens[d] for d in read.domains):
+            return None
+    _tally(app, prefix, "hit", [read.domains[0] for read, _ in entries])
+    return [entry[1] for entry in stored]
 
 
 def _mget(keys: list[str]) -> list[Any]:

@@ -8,6 +8,7 @@ no test has to patch the database or the system clock.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -15,7 +16,11 @@ from flask import current_app
 
 def unit_today() -> date:
     """Today's date in the unit's time zone (or the pinned MUSTER_TODAY)."""
-    pinned = current_app.config.get("MUSTER_TODAY")
+    return unit_today_for(current_app.config)
+
+
+def unit_today_for(config: Any) -> date:
+    pinned = config.get("MUSTER_TODAY")
     if pinned:
         return pinned if isinstance(pinned, date) else date.fromisoformat(str(pinned))
-    return datetime.now(ZoneInfo(current_app.config.get("UNIT_TIMEZONE") or "Asia/Manila")).date()
+    return datetime.now(ZoneInfo(config.get("UNIT_TIMEZONE") or "Asia/Manila")).date()

@@ -73,6 +73,7 @@ def init_app(app: Flask) -> None:
                ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")]
     if app.config.get("SESSION_COOKIE_SECURE"):
         headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    app.extensions["muster_security_headers"] = tuple(headers)  # the API's fast path sends them too
 
     @app.after_request
     def _headers(response):

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
-from blueprints.core.clock import unit_today
+from blueprints.core.clock import unit_today, unit_today_for
 from blueprints.core.database import is_postgres
 from blueprints.core.operations import unit_of_work
 from grading import is_held_sql, recompute_grades
@@ -72,6 +72,11 @@ def refresh_held_days(today: date | None = None) -> bool:
     if recomputed:
         clear_training_days()
     return recomputed
+
+
+def confirmed_today(app: Flask, database_url: str) -> bool:
+    """Has this process already confirmed today's marker (so the check before a request is a no-op)?"""
+    return _checked.get(database_url) == unit_today_for(app.config)
 
 
 def ensure_grades_current() -> None:

@@ -174,7 +174,9 @@ def _teardown(exc: BaseException | None) -> None:
     buffer = _buffer()
     buffer.leave()
     try:
-        finish_request(req, buffer, exc)
+        rule = request.url_rule.rule if request.url_rule is not None else ""
+        finish_request(current_app.config, req, buffer, exc, _endpoint(), rule,
+                       g.get("cache_events", [])[req.cache_start:])
     except Exception:  # recording must never fail a request
         log.exception("perf: could not record a request")
 
@@ -184,13 +186,26 @@ def _endpoint() -> str:
     return f"{method} {request.endpoint or '(no route)'}"
 
 
-def finish_request(req: _Request, buffer: Buffer, exc: BaseException | None) -> None:
+def served_without_flask(config: Any, buffer: Buffer, t0: float, wall: float, endpoint: str, rule: str,
+                         status: int, cache_events: list[str]) -> str:
+    """Record a request answered before Flask (the API's fast path: no SQL); returns its Server-Timing."""
+    req = _Request(config["SLOW_QUERY_MS"], 0)
+    req.t0, req.wall, req.status = t0, wall, status
+    req.app_ms = (time.perf_counter() - t0) * 1000
+    buffer.enter()  # the busy count is what the pool gauge reads: a fast request is busy too
+    buffer.leave()
+    try:
+        finish_request(config, req, buffer, None, endpoint, rule, cache_events)
+    except Exception:  # recording must never fail a request
+        log.exception("perf: could not record a request")
+    return server_timing(req, cache_events)
+
+
+def finish_request(config: Any, req: _Request, buffer: Buffer, exc: BaseException | None, endpoint: str,
+                   rule: str, events: list[str]) -> None:
     """Summarise the request and add it to the buffer."""
-    config = current_app.config
     ms = (time.perf_counter() - req.t0) * 1000
     status = 500 if exc is not None else req.status
-    events = g.get("cache_events", [])[req.cache_start:]
-    endpoint = _endpoint()
     record = {"endpoint": endpoint, "at": req.wall, "ms": ms, "status": status, "queries": req.queries,
               "db_ms": req.db * 1000, "cache_hits": events.count("hit"), "cache_misses": events.count("miss"),
               "slow": ms >= config["SLOW_REQUEST_MS"]}
@@ -202,7 +217,7 @@ def finish_request(req: _Request, buffer: Buffer, exc: BaseException | None) -> 
         group[2][site] = group[2].get(site, 0) + count
     findings = _findings(req, groups, endpoint, config["N_PLUS_ONE_THRESHOLD"])
     prefix = store_prefix(config)
-    sample = _sample(req, record, status) if buffer.wants_sample(prefix, int(req.wall) // 3600, ms) else None
+    sample = _sample(req, record, status, rule) if buffer.wants_sample(prefix, int(req.wall) // 3600, ms) else None
     buffer.add(prefix, record, sample, findings)
 
 
@@ -219,9 +234,8 @@ def _findings(req: _Request, groups: dict[str, list], endpoint: str, threshold: 
     return out
 
 
-def _sample(req: _Request, record: dict, status: int) -> dict[str, Any]:
+def _sample(req: _Request, record: dict, status: int, rule: str) -> dict[str, Any]:
     """A slow-request sample: the request's figures and its costliest statements (normalised)."""
-    rule = request.url_rule.rule if request.url_rule is not None else ""
     statements = sorted(req.stmts.items(), key=lambda item: item[1][1], reverse=True)[:_SAMPLE_STATEMENTS]
     return {
         "id": os.urandom(6).hex(), "endpoint": record["endpoint"], "rule": rule, "status": status,

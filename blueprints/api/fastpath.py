@@ -1,0 +1,109 @@
+"""The warm API list read answered before Flask: one MGET, the stored gzip body, the same headers.
+
+Profile (cProfile of a warm `GET /api/cadets?limit=50`, in-process): about 0.9 ms of CPU per hit,
+of which the one MGET was about 0.1 ms; the rest was Flask's request context, URL matching, the
+request hooks and building the Response. The body itself is already stored, gzip-compressed.
+
+This WSGI middleware serves such a request from the same entries the view would read (the token
+lookup, the domain generations and the stored body, fetched together), and records it for the
+dashboard like any other request. It only answers when everything is current and plain; any other
+case falls through to Flask, which answers exactly as before:
+a missing, invalid or revoked token, a role the route refuses, a stale or missing entry, a bad
+parameter (the view's 400), If-None-Match (the view's 304), no gzip in Accept-Encoding, a token due
+its last-used touch, today's held-days check not yet done in this process, a clear still pending,
+or Redis away. Installed only with Redis and the cache on (`init_app`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from flask import Flask
+from werkzeug.wrappers import Request
+
+from blueprints.api.listcache import CACHE_CONTROL
+from blueprints.api.responses import list_args_state
+from blueprints.core import cache
+from blueprints.core.auth import TOKEN_READ, bearer_token, token_hash, touch_due, well_formed
+from blueprints.core.cache import Read
+from blueprints.core.errors import AppError
+from blueprints.core.liststate import ListSpec
+from blueprints.core.operations import held_days
+from blueprints.core.perf.recorder import served_without_flask
+from models import db
+
+
+@dataclass(frozen=True)
+class CachedList:
+    endpoint: str  # as the dashboard names it: "GET api.list_cadets"
+    rule: str
+    roles: tuple[str, ...]
+    read: Read
+    spec: ListSpec
+
+
+class FastPath:
+    def __init__(self, app: Flask, routes: dict[str, CachedList]) -> None:
+        self.app = app
+        self.next: Callable = app.wsgi_app
+        self.routes = routes
+        with app.app_context():
+            self.client = cache.redis_client()
+            self.database_url = str(db.engine.url)
+        self.headers = app.extensions["muster_security_headers"]
+        self.buffer = app.extensions.get("muster_perf") if app.config.get("MUSTER_MONITORING") else None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        route = self.routes.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None
+        if route is None or not self.app.config.get("MUSTER_CACHE", True):
+            return self.next(environ, start_response)
+        t0, wall = time.perf_counter(), time.time()
+        found = self._stored_body(route, Request(environ))
+        if found is None:
+            return self.next(environ, start_response)
+        digest, body = found
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   ("ETag", f'"{digest}:gzip"'), ("Vary", "Accept-Encoding"), ("Cache-Control", CACHE_CONTROL),
+                   ("Content-Encoding", "gzip"), *self.headers]
+        if self.buffer is not None:
+            timing = served_without_flask(self.app.config, self.buffer, t0, wall, route.endpoint, route.rule, 200,
+                                          ["hit", "hit"])
+            headers.append(("Server-Timing", timing))
+        start_response("200 OK", headers)
+        return [body]
+
+    def _stored_body(self, route: CachedList, request: Request) -> tuple[str, bytes] | None:
+        """(digest, gzip body) when this request may be answered from the cache as it stands, else None."""
+        token = bearer_token(request.headers.get("Authorization", ""))
+        if (not well_formed(token) or "If-None-Match" in request.headers
+                or request.accept_encodings.quality("gzip") <= 0
+                or not held_days.confirmed_today(self.app, self.database_url)):
+            return None
+        try:
+            state = list_args_state(request.args, route.spec)
+        except AppError:
+            return None
+        values = cache.current_values(self.app, self.client, [(TOKEN_READ, token_hash(token)),
+                                                              (route.read.derived("api"), state.cache_args())])
+        if values is None:
+            return None
+        user, body = values
+        if user is None or user["role"] not in route.roles or touch_due(user["token_id"]):
+            return None
+        return body
+
+
+def init_app(app: Flask) -> None:
+    """Wrap the app's WSGI callable, once the API's routes are registered."""
+    if not app.config.get("REDIS_URL") or not app.config.get("MUSTER_CACHE", True):
+        return
+    routes: dict[str, CachedList] = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        cached_list = getattr(view, "cached_list", None)
+        if cached_list is not None and not rule.arguments and "GET" in (rule.methods or ()):
+            routes[rule.rule] = CachedList(f"GET {rule.endpoint}", rule.rule, view.allowed_roles, *cached_list)
+    if routes:
+        app.wsgi_app = FastPath(app, routes)
