@@ -60,7 +60,11 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
         raise ValidationError(f"At most {MAX_BULK} cadets per call.", {"cadet_ids": [f"at most {MAX_BULK}"]})
     ids = sorted(statuses)
     with unit_of_work(clear_attendance, analyzed_after(len(ids), "attendance_records")) as session:
-        lock_grade_rows(session, ids)
+        # The first records of a future day make it count for every cadet, so that call rewrites
+        # every grades row: it locks them all first, not after the day row (a call holding some
+        # grades rows while it waits for the day row would deadlock with it).
+        every_row = _held(session, day_id) is False
+        lock_grade_rows(session, None if every_row else ids)
         _lock_day(session, day_id)
         known = set(session.scalars(select(Cadet.id).where(Cadet.id.in_(ids))))
         unknown = [i for i in ids if i not in known]
@@ -72,6 +76,8 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
             .where(AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))
         ).all())
         newly_held = not _is_held(session, day_id)
+        if newly_held and not every_row:  # its last record went since the check above: rare
+            lock_grade_rows(session, None)  # out of order; a deadlock here is refused with 503, retryable
         counts = _upsert(session, day_id, statuses, existing, on_conflict, keep_existing)
         recompute_grades(session, ids)
         if newly_held:  # the first records of a future day make it count for every cadet
@@ -88,7 +94,13 @@ def _tally(statuses: Mapping[int, str]) -> dict[str, int]:
 
 
 def _is_held(session, day_id: int) -> bool:
-    return session.scalar(select(is_held_sql(unit_today())).where(TrainingDay.id == day_id)) in (True, 1)
+    return _held(session, day_id) is True
+
+
+def _held(session, day_id: int) -> bool | None:
+    """Does the day count towards grades yet? None when there is no such day."""
+    found = session.scalar(select(is_held_sql(unit_today())).where(TrainingDay.id == day_id))
+    return None if found is None else bool(found)
 
 
 def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[int, str], on_conflict: str,

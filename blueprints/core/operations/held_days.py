@@ -23,7 +23,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
 from blueprints.core.clock import unit_today, unit_today_for
 from blueprints.core.database import is_postgres
-from blueprints.core.operations import unit_of_work
+from blueprints.core.operations import lock_grade_rows, unit_of_work
 from grading import is_held_sql, recompute_grades
 from models import SystemSetting, TrainingDay, db
 
@@ -65,6 +65,7 @@ def refresh_held_days(today: date | None = None) -> bool:
         crossed = None if since is None else _days_crossed(session, since, today)
         recomputed = crossed != 0
         if recomputed:
+            lock_grade_rows(session, None)  # in the one order every writer takes them
             recompute_grades(session, None, recount=False, today=today)
             record_audit(session, None, "grades", "UPDATE", None,
                          {"action": "held-days", "as_of": today, "since": since, "days_crossed": crossed})

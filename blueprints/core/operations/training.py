@@ -49,6 +49,8 @@ def update_training_day(actor: User, day_id: int, data: Mapping[str, Any]) -> No
     if not changed:
         return
     with unit_of_work(clear_training_days) as session:
+        if "date" in changed:  # every grades row is rewritten below: lock them first, in order
+            lock_grade_rows(session, None)
         before = {k: getattr(day, k) for k in changed}
         for key, value in changed.items():
             setattr(day, key, value)
