@@ -215,12 +215,13 @@ def test_first_records_of_a_future_day_beside_every_other_writer_never_deadlock_
         future = make_training_day(admin, offset=400 + run)  # 2027-10: not held until its first records
         moved = make_training_day(admin, offset=500 + run)
         jobs: list[Callable[[], object]] = [
-            (lambda w=ids[3 * i:3 * i + 12]: bulk_attendance(as_user(admin_id), {
-                "training_day_id": future, "cadet_ids": w, "status": "present", "on_conflict": "update"}))
+            (lambda w=ids[3 * i:3 * i + 12], day=future: bulk_attendance(as_user(admin_id), {
+                "training_day_id": day, "cadet_ids": w, "status": "present", "on_conflict": "update"}))
             for i in range(10)]
         jobs += [(lambda c=c: update_grade(as_user(admin_id), c, {"prelim_score": 70 + c % 30}))
                  for c in ids[2:30:6]]
-        jobs.append(lambda: update_training_day(as_user(admin_id), moved, {"date": f"2026-09-{10 + run:02d}"}))
+        jobs.append(lambda day=moved, when=f"2026-09-{10 + run:02d}": update_training_day(
+            as_user(admin_id), day, {"date": when}))
         results = run_together(app, jobs)
         errors = [r for r in results if isinstance(r, Exception)]
         assert not errors, f"run {run}: {errors[:3]}"  # a deadlock shows here as DeadlockDetected
@@ -228,3 +229,45 @@ def test_first_records_of_a_future_day_beside_every_other_writer_never_deadlock_
     recompute_grades(db.session, None)
     db.session.commit()
     assert _grade_figures() == stored
+
+
+def test_bulk_calls_for_one_day_on_different_cadets_do_not_queue_behind_each_other(app):
+    """Only the cadets' grades rows serialise attendance writers; the day row is only key-shared."""
+    from sqlalchemy.orm import Session
+
+    from blueprints.core.operations import lock_grade_rows
+    from blueprints.core.operations.attendance import _lock_day
+
+    admin = make_user("admin")
+    admin_id = admin.id
+    make_cadets(20, admin)
+    ids = sorted(db.session.scalars(select(Cadet.id)))
+    day = make_training_day(admin)
+    db.session.commit()
+    other = Session(db.engine)
+    try:
+        lock_grade_rows(other, ids[:10])  # a call for the first ten cadets, still open
+        _lock_day(other, day)
+        done = threading.Event()
+
+        failed: list[Exception] = []
+
+        def second_call() -> None:
+            with app.app_context():
+                try:
+                    bulk_attendance(as_user(admin_id), {"training_day_id": day, "cadet_ids": ids[10:],
+                                                        "status": "present"})
+                except Exception as exc:  # asserted on below
+                    failed.append(exc)
+                finally:
+                    db.session.remove()
+            done.set()
+
+        thread = threading.Thread(target=second_call)
+        thread.start()
+        assert done.wait(10), "a call for other cadets waited for the open one"
+        assert not failed
+    finally:
+        other.rollback()
+        other.close()
+    thread.join(10)

@@ -36,11 +36,15 @@ def _insert():
 
 
 def _lock_day(session, day_id: int) -> None:
-    """Serialise sheet submissions for one day so the created/updated counts are exact.
+    """Check the day exists and keep it from being deleted until we commit (FOR KEY SHARE).
 
-    Taken after the grades rows (lock_grade_rows), as every operation does, so none deadlock.
+    Not FOR UPDATE: calls for one day need not queue behind each other. Every writer of a cadet's
+    attendance holds that cadet's grades row (lock_grade_rows, taken first), so two calls touching
+    the same cadets already run one after the other, and their created/updated counts are exact;
+    calls for different cadets run side by side. Changing or deleting a day locks every grades row.
     """
-    found = session.scalar(select(TrainingDay.id).where(TrainingDay.id == day_id).with_for_update())
+    found = session.scalar(select(TrainingDay.id).where(TrainingDay.id == day_id)
+                          .with_for_update(read=True, key_share=True))  # FOR KEY SHARE
     if found is None:
         raise NotFound("No training day with that id.", {"training_day_id": ["does not exist"]})
 
