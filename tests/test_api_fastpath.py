@@ -19,7 +19,10 @@ from tests.factories import make_cadets, make_token, make_training_day, make_use
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the fast path is installed only with Redis")
 
 PATHS = ["/api/cadets?limit=10", "/api/cadets?limit=10&page=2", "/api/grades?limit=5&sort=-final_grade",
-         "/api/training-days", "/api/cadets?company=Alpha&search=l&limit=20"]
+         "/api/training-days", "/api/cadets?company=Alpha&search=l&limit=20",
+         # parsed as Flask parses them: first value wins, + and %-escapes, bytes that are not UTF-8
+         "/api/cadets?limit=10&limit=20", "/api/cadets?search=L+0&limit=5", "/api/cadets?search=l%C3%A9&limit=5",
+         "/api/cadets?search=%ff&limit=5", "/api/cadets?search=&limit=5"]
 _VARYING = {"Date", "Server-Timing"}
 
 

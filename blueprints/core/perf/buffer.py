@@ -73,11 +73,7 @@ class Buffer:
         """Add one finished request (see recorder.finish_request for the record's keys)."""
         minute = int(record["at"]) // 60
         with self._lock:
-            self.prefix = prefix
-            batch = self._batches.setdefault(prefix, Batch())
-            row = batch.rows.get((minute, record["endpoint"]))
-            if row is None:
-                row = batch.rows[(minute, record["endpoint"])] = new_row()
+            batch, row = self._row(prefix, minute, record["endpoint"])
             row[_N] += 1
             row[_US] += int(record["ms"] * 1000)
             row[_Q] += record["queries"]
@@ -96,6 +92,31 @@ class Buffer:
                 entry[0] += 1
                 entry[1] += us
                 entry[2] = found
+        self._written()
+
+    def add_cache_hit(self, prefix: str, endpoint: str, at: float, ms: float, cache_hits: int) -> None:
+        """add() for a request answered from the cache before Flask: 200, no SQL, not slow. The
+        lean path keeps the monitoring cost of a ~0.1 ms request within a few per cent."""
+        with self._lock:
+            _, row = self._row(prefix, int(at) // 60, endpoint)
+            row[_N] += 1
+            row[_US] += int(ms * 1000)
+            row[_CH] += cache_hits
+            row[len(FIELDS) + bucket_index(ms)] += 1
+        self._written()
+
+    def _row(self, prefix: str, minute: int, endpoint: str) -> tuple[Batch, list]:
+        """The batch and the (minute, endpoint) row to add to; the caller holds the lock."""
+        self.prefix = prefix
+        batch = self._batches.get(prefix)
+        if batch is None:
+            batch = self._batches[prefix] = Batch()
+        row = batch.rows.get((minute, endpoint))
+        if row is None:
+            row = batch.rows[(minute, endpoint)] = new_row()
+        return batch, row
+
+    def _written(self) -> None:
         if isinstance(self.store, MemoryStore):
             self.flush()  # in-process: no network, apply at once
         elif self._thread is None:
