@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from blueprints.pages_common import TablePage, csv_cell, pager_window, safe_next
 from flask import g
 
 from blueprints.core.liststate import ListState
 from blueprints.core.operations.users import update_preferences
 from blueprints.core.reads import ESTIMATE_CAP
-from blueprints.core.reads.admin import AUDIT_SPEC
-from blueprints.pages_common import TablePage, csv_cell, pager_window, safe_next
+from blueprints.core.reads.audit import AUDIT_SPEC
 from tests.factories import login, make_cadets, make_user
 
 

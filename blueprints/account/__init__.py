@@ -8,8 +8,8 @@ from flask_login import current_user, login_user
 from blueprints.core.auth import issue_token, page_route, revoke_token
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations.users import change_password, update_preferences
-from blueprints.core.reads.admin import list_tokens
 from blueprints.core.reads.cadets import get_cadet
+from blueprints.core.reads.tokens import list_tokens
 from blueprints.core.validation import Field, validate
 from blueprints.pages_common import actor, back, form_data
 from models import PAGE_SIZES

@@ -9,8 +9,9 @@ from blueprints.core.auth import ADMIN, page_route
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.operations.users import create_user, reset_password, update_user
-from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, get_settings, get_user, list_users
-from blueprints.core.reads.audit import audit_filter_options, list_audit_described
+from blueprints.core.reads.audit import AUDIT_SPEC, audit_filter_options, list_audit_described
+from blueprints.core.reads.settings import get_settings
+from blueprints.core.reads.users import USER_SPEC, get_user, list_users
 from blueprints.pages_common import actor, back, form_data, form_page, list_state, next_url, table_page
 from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
 

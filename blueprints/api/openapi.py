@@ -14,11 +14,12 @@ from blueprints.api.responses import json_response
 from blueprints.api.schemas import ID, REQUESTS, RESPONSES, STR, envelope, list_parameters, obj, ref, single
 from blueprints.core.auth import ADMIN, STAFF
 from blueprints.core.liststate import ListSpec
-from blueprints.core.reads.admin import AUDIT_SPEC
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC
+from blueprints.core.reads.audit import AUDIT_SPEC
 from blueprints.core.reads.cadets import CADET_SPEC
 from blueprints.core.reads.grades import GRADE_SPEC
 from blueprints.core.reads.merits import MERIT_SPEC
-from blueprints.core.reads.training import ATTENDANCE_SPEC, TRAINING_DAY_SPEC
+from blueprints.core.reads.training import TRAINING_DAY_SPEC
 
 ANYONE = ("admin", "training_staff", "cadet")
 _ERRORS = {400: "Malformed request", 401: "No valid token", 403: "Role not allowed", 404: "Not found",

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
 from blueprints.core.auth import page_route
-from blueprints.core.reads.admin import get_settings
+from blueprints.core.reads.settings import get_settings
 from blueprints.pages_common import nav_links
 
 bp = Blueprint("home", __name__)

@@ -8,16 +8,10 @@ from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.errors import AppError, ValidationError, error_body
 from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC, attendance_sheet, list_attendance
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.checkin import get_checkin_code
-from blueprints.core.reads.training import (
-    ATTENDANCE_SPEC,
-    TRAINING_DAY_SPEC,
-    attendance_sheet,
-    get_training_day,
-    list_attendance,
-    list_training_days,
-)
+from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, list_training_days
 from blueprints.pages_common import (
     actor,
     back,
