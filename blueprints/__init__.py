@@ -16,7 +16,7 @@ from blueprints import (
     home,
     merits,
     monitoring,
-    pages_common,
+    pages,
     printing,
     training,
 )
@@ -25,7 +25,7 @@ from blueprints.core import routing
 
 def register_blueprints(app: Flask) -> None:
     routing.init_app(app)  # the <id:...> converter the routes below use
-    pages_common.init_app(app)
+    pages.init_app(app)
     for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard,
                    monitoring, api):
         app.register_blueprint(module.bp)

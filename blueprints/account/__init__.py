@@ -11,7 +11,7 @@ from blueprints.core.operations.users import change_password, update_preferences
 from blueprints.core.reads.cadets import get_cadet
 from blueprints.core.reads.tokens import list_tokens
 from blueprints.core.validation import Field, validate
-from blueprints.pages_common import actor, back, form_data
+from blueprints.pages.forms import actor, back, form_data
 from models import PAGE_SIZES
 
 bp = Blueprint("account", __name__, url_prefix=None)

@@ -12,7 +12,8 @@ from blueprints.core.operations.users import create_user, reset_password, update
 from blueprints.core.reads.audit import AUDIT_SPEC, audit_filter_options, list_audit_described
 from blueprints.core.reads.settings import get_settings
 from blueprints.core.reads.users import USER_SPEC, get_user, list_users
-from blueprints.pages_common import actor, back, form_data, form_page, list_state, next_url, table_page
+from blueprints.pages.forms import actor, back, form_data, form_page, next_url
+from blueprints.pages.tables import list_state, table_page
 from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

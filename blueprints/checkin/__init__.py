@@ -9,7 +9,7 @@ from blueprints.core.errors import ValidationError
 from blueprints.core.operations.checkin import check_in, rotate_checkin_code, set_checkin_cutoff
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
 from blueprints.core.reads.training import get_training_day
-from blueprints.pages_common import actor, back, form_data
+from blueprints.pages.forms import actor, back, form_data
 from models import utcnow
 
 bp = Blueprint("checkin", __name__)

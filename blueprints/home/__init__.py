@@ -7,14 +7,8 @@ from flask_login import current_user
 
 from blueprints.core.auth import page_route
 from blueprints.core.reads.settings import get_settings
-from blueprints.pages_common import nav_links
 
 bp = Blueprint("home", __name__)
-
-
-@bp.app_context_processor
-def _page_helpers() -> dict:
-    return {"nav_links": nav_links}
 
 
 @bp.route("/")

@@ -9,7 +9,7 @@ from blueprints.core.auth import STAFF, page_route
 from blueprints.core.errors import Forbidden, ValidationError
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.printing import cadet_record, grade_sheet
-from blueprints.pages_common import text_arg
+from blueprints.pages.forms import text_arg
 from models import utcnow
 
 bp = Blueprint("printing", __name__, url_prefix="/print")

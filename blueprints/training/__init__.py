@@ -12,16 +12,8 @@ from blueprints.core.reads.attendance import ATTENDANCE_SPEC, attendance_sheet, 
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.checkin import get_checkin_code
 from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, list_training_days
-from blueprints.pages_common import (
-    actor,
-    back,
-    form_data,
-    form_page,
-    list_state,
-    next_url,
-    plural,
-    table_page,
-)
+from blueprints.pages.forms import actor, back, form_data, form_page, next_url, plural
+from blueprints.pages.tables import list_state, table_page
 from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
 from models import ATTENDANCE_STATUSES
 
