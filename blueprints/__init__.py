@@ -15,7 +15,6 @@ from blueprints import (
     grades,
     home,
     merits,
-    monitoring,
     pages,
     printing,
     training,
@@ -26,6 +25,5 @@ from blueprints.core import routing
 def register_blueprints(app: Flask) -> None:
     routing.init_app(app)  # the <id:...> converter the routes below use
     pages.init_app(app)
-    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard,
-                   monitoring, api):
+    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard, api):
         app.register_blueprint(module.bp)

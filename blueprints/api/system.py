@@ -1,57 +1,47 @@
-"""JSON and Prometheus endpoints for scripts and monitoring; all but /api/health need an admin token."""
+"""Monitoring for scripts: health (public), request and database metrics, cache statistics and slow
+queries (admin token). The figures are those of the performance dashboard (core/monitoring/)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import request
 
+from blueprints.api import bp
 from blueprints.core.auth import api_route
-from blueprints.core.extensions import csrf
 from blueprints.core.monitoring.dbinfo import cache_report, database_report, health
-from blueprints.core.monitoring.prometheus import CONTENT_TYPE, prometheus_text
 from blueprints.core.monitoring.report import DashboardState, endpoint_metrics, slow_query_report
 from blueprints.core.monitoring.reset import reset_statistics
 
-bp = Blueprint("monitoring", __name__)
-# Callers send a Bearer token (or nothing, for health), never a session cookie: no form to forge.
-csrf.exempt(bp)
 
-
-@bp.get("/api/system/slow-queries")
+@bp.get("/system/slow-queries")
 @api_route("admin")
 def slow_queries(actor):
     return {"data": slow_query_report(request.args.get("window", "1h"))}
 
 
-@bp.post("/api/system/slow-queries/reset")
+@bp.post("/system/slow-queries/reset")
 @api_route("admin")
 def reset_slow_queries(actor):
     return {"data": {"reset": True, "store_cleared": reset_statistics(actor)}}
 
 
-@bp.get("/api/cache/stats")
+@bp.get("/cache/stats")
 @api_route("admin")
 def cache_stats(actor):
     return {"data": cache_report()}
 
 
-@bp.get("/api/metrics/database")
+@bp.get("/metrics/database")
 @api_route("admin")
 def database_metrics(actor):
     return {"data": database_report()}
 
 
-@bp.get("/api/metrics")
+@bp.get("/metrics")
 @api_route("admin")
 def metrics(actor):
     return {"data": endpoint_metrics(DashboardState.from_args(request.args))}
 
 
-@bp.get("/api/health")
+@bp.get("/health")
 def health_check():
     return health()
-
-
-@bp.get("/metrics")
-@api_route("admin")
-def prometheus(actor):
-    return Response(prometheus_text(), content_type=CONTENT_TYPE)
