@@ -1,4 +1,7 @@
-"""Everyone's own pages: profile, preferences, API tokens, and a cadet's own record."""
+"""Everyone's own pages: profile, preferences, API tokens, and a cadet's own record.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Admin pages: users, system settings, audit log."""
+"""Admin pages: users, system settings, audit log.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

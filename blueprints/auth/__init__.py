@@ -1,4 +1,7 @@
-"""Sign in and sign out (session cookies for the pages)."""
+"""Sign in and sign out (session cookies for the pages).
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

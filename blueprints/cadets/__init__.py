@@ -1,4 +1,7 @@
-"""Cadet pages: the table, profiles, create/edit forms, bulk archive/restore, CSV/XLSX export, roster import."""
+"""Cadet pages: the table, profiles, create/edit forms, bulk archive/restore, CSV/XLSX export, roster import.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

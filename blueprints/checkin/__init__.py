@@ -1,4 +1,7 @@
-"""QR self check-in: staff show (and rotate) a day's code; a signed-in cadet scans it and checks in."""
+"""QR self check-in: staff show (and rotate) a day's code; a signed-in cadet scans it and checks in.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

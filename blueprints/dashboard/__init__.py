@@ -3,6 +3,8 @@ if not, why?", and the same figures as Prometheus text at /metrics for a scraper
 
 /metrics is not under /api (Prometheus' conventional path), so it lives here with the page it
 mirrors; as before, its errors are pages, not JSON. The JSON figures are in blueprints/api/system.py.
+
+May import: blueprints.core (auth, monitoring), models; never the API or another area's blueprint.
 """
 
 from __future__ import annotations

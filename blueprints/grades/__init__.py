@@ -1,4 +1,7 @@
-"""The grades table and its CSV export."""
+"""The grades table and its CSV export.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The landing page: staff go to their tables, cadets to their own record."""
+"""The landing page: staff go to their tables, cadets to their own record.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

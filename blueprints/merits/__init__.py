@@ -1,4 +1,7 @@
-"""The merit/demerit log. Staff record entries on a cadet's page; admins may delete one (a correction)."""
+"""The merit/demerit log. Staff record entries on a cadet's page; admins may delete one (a correction).
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Print-ready pages: a company's or platoon's grade sheet for the commander to sign, and a cadet's record."""
+"""Print-ready pages: a company's or platoon's grade sheet for the commander to sign, and a cadet's record.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Training days and the attendance sheet. Staff schedule days and take attendance; admins delete days."""
+"""Training days and the attendance sheet. Staff schedule days and take attendance; admins delete days.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
