@@ -1,6 +1,6 @@
 """Tables, constraints and the unexecuted selects the read layer runs.
 
-Grade components are maintained columns recomputed in SQL (see blueprints/core/grading.py), so
+Grade components are maintained columns recomputed in SQL (see grading.py), so
 lists can sort and filter by final grade with an index instead of computing it per row.
 """
 

@@ -1,4 +1,11 @@
-"""Blueprints: the pages by area, the admin dashboard, and the JSON API."""
+"""The web layer: one blueprint per area of pages (account, admin, auth, cadets, checkin, dashboard,
+grades, home, merits, printing, training), the JSON API (api/), and two packages that are not
+blueprints: pages/ (what the HTML pages share) and core/ (reads, operations, cache, auth, ...).
+register_blueprints() binds them all to the app.
+
+Imports point one way, downwards: areas -> pages -> core -> models and grading; the API -> core.
+An area never imports another area or the API, and the API and pages never import each other.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,7 @@ from blueprints import (
     grades,
     home,
     merits,
-    monitoring,
-    pages_common,
+    pages,
     printing,
     training,
 )
@@ -25,7 +31,6 @@ from blueprints.core import routing
 
 def register_blueprints(app: Flask) -> None:
     routing.init_app(app)  # the <id:...> converter the routes below use
-    pages_common.init_app(app)
-    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard,
-                   monitoring, api):
+    pages.init_app(app)
+    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard, api):
         app.register_blueprint(module.bp)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from blueprints.core.reads.admin import AUDIT_SPEC
+from blueprints.core.reads.audit import AUDIT_SPEC
 from models import AuditLog, SystemSetting, User, db
 from tests.factories import make_cadet, make_training_day
 from tests.test_api_support import assert_error, body_of, call, count, tokens

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC
 from blueprints.core.reads.merits import MERIT_SPEC
-from blueprints.core.reads.training import ATTENDANCE_SPEC, TRAINING_DAY_SPEC
+from blueprints.core.reads.training import TRAINING_DAY_SPEC
 from models import AttendanceRecord, AuditLog, MeritDemeritLog, TrainingDay
 from tests.factories import make_cadet, make_token, make_training_day, make_user
 from tests.test_api_support import assert_error, body_of, call, count, tokens

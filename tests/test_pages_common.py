@@ -11,8 +11,10 @@ from flask import g
 from blueprints.core.liststate import ListState
 from blueprints.core.operations.users import update_preferences
 from blueprints.core.reads import ESTIMATE_CAP
-from blueprints.core.reads.admin import AUDIT_SPEC
-from blueprints.pages_common import TablePage, csv_cell, pager_window, safe_next
+from blueprints.core.reads.audit import AUDIT_SPEC
+from blueprints.pages.csv_export import csv_cell
+from blueprints.pages.forms import safe_next
+from blueprints.pages.tables import TablePage, pager_window
 from tests.factories import login, make_cadets, make_user
 
 

@@ -9,7 +9,7 @@ from flask import g
 
 from blueprints.core.auth import issue_token
 from blueprints.core.operations.merits import record_merit
-from blueprints.core.reads.admin import list_tokens
+from blueprints.core.reads.tokens import list_tokens
 from tests.factories import login, make_cadet, make_training_day, make_user
 
 A, S, C = "admin", "training_staff", "cadet"

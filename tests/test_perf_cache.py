@@ -25,11 +25,13 @@ from blueprints.core.operations.merits import record_merit
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.operations.training import create_training_day, update_training_day
 from blueprints.core.operations.users import update_user
-from blueprints.core.reads.admin import USER_SPEC, get_settings, list_users
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC, list_attendance
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from blueprints.core.reads.grades import GRADE_SPEC, list_grades
 from blueprints.core.reads.merits import MERIT_SPEC, list_merits
-from blueprints.core.reads.training import ATTENDANCE_SPEC, TRAINING_DAY_SPEC, list_attendance, list_training_days
+from blueprints.core.reads.settings import get_settings
+from blueprints.core.reads.training import TRAINING_DAY_SPEC, list_training_days
+from blueprints.core.reads.users import USER_SPEC, list_users
 from models import db
 from tests.factories import make_cadet, make_training_day, make_user
 

@@ -20,7 +20,6 @@ from flask import Blueprint
 from sqlalchemy import select, text
 
 from app import create_app
-from blueprints import monitoring
 from blueprints.core.perf import recorder
 from blueprints.core.perf.buffer import flush_all
 from blueprints.core.perf.store import MemoryStore
@@ -73,7 +72,7 @@ JSON_ENDPOINTS = [("GET", "/api/system/slow-queries"), ("POST", "/api/system/slo
 
 @pytest.fixture
 def make_app(app):
-    """Build extra apps on the session app's database, with the probe routes and monitoring endpoints."""
+    """Build extra apps on the session app's database, with the probe routes."""
     built = []
 
     def build(prefix: str | None = None, **overrides):
@@ -85,8 +84,6 @@ def make_app(app):
         }
         new = create_app(config)
         new.register_blueprint(probe)
-        if "monitoring" not in new.blueprints:  # until blueprints/__init__.py registers it
-            new.register_blueprint(monitoring.bp)
         built.append(new)
         return new
 

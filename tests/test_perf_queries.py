@@ -20,11 +20,13 @@ from blueprints.core.auth import revoke_token
 from blueprints.core.database import engine_options
 from blueprints.core.liststate import ListState
 from blueprints.core.operations import unit_of_work
-from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, list_audit, list_users
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC, list_attendance
+from blueprints.core.reads.audit import AUDIT_SPEC, list_audit
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from blueprints.core.reads.grades import GRADE_SPEC, list_grades
 from blueprints.core.reads.merits import MERIT_SPEC, list_merits
-from blueprints.core.reads.training import ATTENDANCE_SPEC, TRAINING_DAY_SPEC, list_attendance, list_training_days
+from blueprints.core.reads.training import TRAINING_DAY_SPEC, list_training_days
+from blueprints.core.reads.users import USER_SPEC, list_users
 from blueprints.core.seed import seed
 from config import load_config
 from models import ApiToken, Cadet, User, UserSettings, db

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
+from blueprints.core.monitoring.report import DashboardState
+from blueprints.core.monitoring.svg import bar_chart, line_chart
 from blueprints.core.perf import monitoring_enabled
 from blueprints.core.perf.detect import find_n_plus_one, recommend
 from blueprints.core.perf.histogram import EDGES, bucket_index, histogram, merge, percentile
-from blueprints.core.perf.report import DashboardState
 from blueprints.core.perf.sqlnorm import is_plain_select, normalise_sql, statement_id
-from blueprints.core.perf.svg import bar_chart, line_chart
 
 
 def test_percentile_interpolates_inside_the_bucket():

@@ -1,4 +1,7 @@
-"""Everyone's own pages: profile, preferences, API tokens, and a cadet's own record."""
+"""Everyone's own pages: profile, preferences, API tokens, and a cadet's own record.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from flask_login import current_user, login_user
 from blueprints.core.auth import issue_token, page_route, revoke_token
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations.users import change_password, update_preferences
-from blueprints.core.reads.admin import list_tokens
 from blueprints.core.reads.cadets import get_cadet
+from blueprints.core.reads.tokens import list_tokens
 from blueprints.core.validation import Field, validate
-from blueprints.pages_common import actor, back, form_data
+from blueprints.pages.forms import actor, back, form_data
 from models import PAGE_SIZES
 
 bp = Blueprint("account", __name__, url_prefix=None)

@@ -1,4 +1,7 @@
-"""Admin pages: users, system settings, audit log."""
+"""Admin pages: users, system settings, audit log.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from blueprints.core.auth import ADMIN, page_route
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.operations.users import create_user, reset_password, update_user
-from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, get_settings, get_user, list_users
-from blueprints.core.reads.audit import audit_filter_options, list_audit_described
-from blueprints.pages_common import actor, back, form_data, form_page, list_state, next_url, table_page
+from blueprints.core.reads.audit import AUDIT_SPEC, audit_filter_options, list_audit_described
+from blueprints.core.reads.settings import get_settings
+from blueprints.core.reads.users import USER_SPEC, get_user, list_users
+from blueprints.pages.forms import actor, back, form_data, form_page, next_url
+from blueprints.pages.tables import list_state, table_page
 from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

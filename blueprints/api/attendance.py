@@ -10,7 +10,7 @@ from blueprints.core.auth import STAFF, api_route
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.attendance import bulk_attendance, update_attendance
 from blueprints.core.operations.checkin import check_in
-from blueprints.core.reads.training import ATTENDANCE_SPEC, get_attendance, list_attendance
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC, get_attendance, list_attendance
 
 
 @bp.get("/attendance")

@@ -10,8 +10,8 @@ from blueprints.api import bp
 from blueprints.api.responses import json_body, no_content, ok
 from blueprints.core.auth import api_route, authenticate, issue_token, revoke_token
 from blueprints.core.errors import ValidationError
-from blueprints.core.reads.admin import get_user
 from blueprints.core.reads.cadets import get_cadet
+from blueprints.core.reads.users import get_user
 from blueprints.core.security import sign_in
 from blueprints.core.validation import Field, validate
 from models import User

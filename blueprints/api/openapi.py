@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 
 from blueprints.api import bp
 from blueprints.api.grades import IF_MATCH_PATTERN
@@ -14,11 +14,12 @@ from blueprints.api.responses import json_response
 from blueprints.api.schemas import ID, REQUESTS, RESPONSES, STR, envelope, list_parameters, obj, ref, single
 from blueprints.core.auth import ADMIN, STAFF
 from blueprints.core.liststate import ListSpec
-from blueprints.core.reads.admin import AUDIT_SPEC
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC
+from blueprints.core.reads.audit import AUDIT_SPEC
 from blueprints.core.reads.cadets import CADET_SPEC
 from blueprints.core.reads.grades import GRADE_SPEC
 from blueprints.core.reads.merits import MERIT_SPEC
-from blueprints.core.reads.training import ATTENDANCE_SPEC, TRAINING_DAY_SPEC
+from blueprints.core.reads.training import TRAINING_DAY_SPEC
 
 ANYONE = ("admin", "training_staff", "cadet")
 _ERRORS = {400: "Malformed request", 401: "No valid token", 403: "Role not allowed", 404: "Not found",
@@ -39,8 +40,8 @@ class Op:
     spec: ListSpec | None = None  # a list: query parameters from its ListSpec
     cached: bool = False  # served by the response cache: ETag, 304, gzip
     etag: bool = False
-    blueprint: str = "api"  # the monitoring endpoints live in blueprints/monitoring.py
-    query: tuple[str, ...] = ()  # free-form text query parameters (monitoring)
+    query: tuple[str, ...] = ()  # free-form text query parameters
+    loose: bool = False  # the dashboard's figures as JSON: payload loosely described, only auth errors listed
 
 
 _DATA = obj({"data": {"type": "object"}})
@@ -108,19 +109,18 @@ OPERATIONS = (
     Op("get", "/me", "me", "Your account and, for cadets, your own record", roles=ANYONE,
        response=single("Me")),
     Op("get", "/openapi.json", "openapi_json", "This document", roles=None, response={"type": "object"}),
-    # Monitoring (blueprints/monitoring.py): loosely described, their payloads belong to the dashboard.
     Op("get", "/health", "health_check", "Database and Redis health (503 when the database is down)",
-       roles=None, response=obj({"status": STR, "database": STR, "redis": STR}), blueprint="monitoring"),
+       roles=None, response=obj({"status": STR, "database": STR, "redis": STR})),
     Op("get", "/metrics", "metrics", "Per-endpoint request metrics", roles=ADMIN, response=_DATA,
-       blueprint="monitoring", query=("window", "sort", "direction")),
+       loose=True, query=("window", "sort", "direction")),
     Op("get", "/metrics/database", "database_metrics", "Database pool and table metrics", roles=ADMIN,
-       response=_DATA, blueprint="monitoring"),
+       response=_DATA, loose=True),
     Op("get", "/cache/stats", "cache_stats", "Cache hits and misses per domain", roles=ADMIN, response=_DATA,
-       blueprint="monitoring"),
+       loose=True),
     Op("get", "/system/slow-queries", "slow_queries", "Slow queries in a time window", roles=ADMIN,
-       response=_DATA, blueprint="monitoring", query=("window",)),
+       response=_DATA, loose=True, query=("window",)),
     Op("post", "/system/slow-queries/reset", "reset_slow_queries", "Reset the slow-query statistics",
-       roles=ADMIN, response=_DATA, blueprint="monitoring"),
+       roles=ADMIN, response=_DATA, loose=True),
 )
 
 
@@ -128,11 +128,16 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
+def _idempotent(op: Op) -> bool:
+    """Whether the view honours an Idempotency-Key (marked by blueprints.core.idempotency)."""
+    return getattr(current_app.view_functions.get(f"api.{op.endpoint}"), "idempotent", False)
+
+
 def _errors(op: Op) -> dict[int, Any]:
     if op.endpoint == "health_check":
         return {503: {"description": "Database unreachable", "content": _json(obj({"status": STR, "database": STR,
                                                                                    "redis": STR}))}}
-    if op.blueprint != "api":
+    if op.loose:
         return {c: {"description": _ERRORS[c], "content": _json(ref("Error"))} for c in (401, 403)}
     codes = {400, 413, 422} if op.body else {400}
     if op.roles is not None:
@@ -141,7 +146,7 @@ def _errors(op: Op) -> dict[int, Any]:
         codes |= {404, 409}
     if op.endpoint == "token_issue":
         codes |= {401, 429}
-    elif op.method == "post":
+    elif _idempotent(op):
         codes |= {422}  # an Idempotency-Key reused for another request
     if op.endpoint == "attendance_check_in":
         codes |= {403}  # open to every role, but a cadet may check in only themselves
@@ -171,7 +176,7 @@ def _operation(op: Op) -> dict[str, Any]:
                        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
                        "description": ('The ETag from GET /api/grades/{cadet_id} as received, e.g. "v3" '
                                       'or, compressed, "v3:gzip"; a stale one is a 409.')})
-    if op.method == "post" and op.blueprint == "api" and op.endpoint != "token_issue":
+    if _idempotent(op):
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
                        "description": "Per user, 24 hours: a retry with the same key and body gets the first "

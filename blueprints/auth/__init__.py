@@ -1,4 +1,7 @@
-"""Sign in and sign out (session cookies for the pages)."""
+"""Sign in and sign out (session cookies for the pages).
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from blueprints.core.errors import AppError, ValidationError
 from blueprints.core.operations.users import sign_out
 from blueprints.core.security import sign_in
 from blueprints.core.validation import Field, validate
-from blueprints.pages_common import actor, safe_next
+from blueprints.pages.forms import actor, safe_next
 
 bp = Blueprint("auth", __name__)
 _USERNAME = Field("username", max_len=80)  # no real username is longer or holds control characters

@@ -1,4 +1,7 @@
-"""Cadet pages: the table, profiles, create/edit forms, bulk archive/restore, CSV/XLSX export, roster import."""
+"""Cadet pages: the table, profiles, create/edit forms, bulk archive/restore, CSV/XLSX export, roster import.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -25,22 +28,9 @@ from blueprints.core.reads.cadets import (
     matching_cadet_ids,
 )
 from blueprints.core.roster import write_xlsx
-from blueprints.pages_common import (
-    actor,
-    back,
-    checked_ids,
-    csv_response,
-    csv_rows,
-    form_data,
-    form_page,
-    list_state,
-    next_url,
-    plural,
-    render_table,
-    safe_next,
-    table_page,
-    this_url,
-)
+from blueprints.pages.csv_export import csv_response, csv_rows
+from blueprints.pages.forms import actor, back, checked_ids, form_data, form_page, next_url, plural, safe_next, this_url
+from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
 from models import CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES
 

@@ -19,7 +19,7 @@ from blueprints.core.roster_import import (
     read_upload,
     seal_sheet,
 )
-from blueprints.pages_common import actor, back, form_page
+from blueprints.pages.forms import actor, back, form_page
 
 bp = Blueprint("roster", __name__, url_prefix="/import")
 

@@ -1,4 +1,7 @@
-"""QR self check-in: staff show (and rotate) a day's code; a signed-in cadet scans it and checks in."""
+"""QR self check-in: staff show (and rotate) a day's code; a signed-in cadet scans it and checks in.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from blueprints.core.errors import ValidationError
 from blueprints.core.operations.checkin import check_in, rotate_checkin_code, set_checkin_cutoff
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
 from blueprints.core.reads.training import get_training_day
-from blueprints.pages_common import actor, back, form_data
+from blueprints.pages.forms import actor, back, form_data
 from models import utcnow
 
 bp = Blueprint("checkin", __name__)

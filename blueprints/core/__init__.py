@@ -1,1 +1,16 @@
-"""Shared non-view layers: list state, reads, operations, cache, perf, auth and errors."""
+"""The shared non-view layers of the app. Not a blueprint: it has no routes and registers none.
+
+It is named core, and sits under blueprints/, because the design card fixes that layout; read it as
+"what every blueprint stands on". It holds:
+- reads/ and operations/: the read and the write of each domain, file for file (cadets, grades, ...);
+- liststate (one list-state object per table request), cache (plain data by domain, named clearers),
+  audit (audit rows), validation, errors, clock, database, extensions, routing (the id converter);
+- auth, lockout, security, idempotency, checkin_codes: who is asking and what they may do;
+- perf/ (recording request and query timings, a side-car) and monitoring/ (what the dashboard and the
+  monitoring endpoints read back from it);
+- roster, roster_import, seed, cli, assets: roster files, demo data, commands, static fingerprints.
+
+May import: models, grading, and other core modules (reads may not import operations; perf
+may not import monitoring). Never a blueprint view module (blueprints.<area>, blueprints.api,
+blueprints.pages): the views call core, never the other way.
+"""

@@ -1,33 +1,42 @@
-"""The admin performance dashboard: one page that answers "is Muster fast right now, and if not, why?"."""
+"""The admin's performance figures: the dashboard page, which answers "is Muster fast right now, and
+if not, why?", and the same figures as Prometheus text at /metrics for a scraper (admin token).
+
+/metrics is not under /api (Prometheus' conventional path), so it lives here with the page it
+mirrors; as before, its errors are pages, not JSON. The JSON figures are in blueprints/api/system.py.
+
+May import: blueprints.core (auth, monitoring), models; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.core.auth import page_route
-from blueprints.core.perf.dbinfo import explain_statement
-from blueprints.core.perf.page import dashboard_page
-from blueprints.core.perf.report import DashboardState
-from blueprints.core.perf.reset import reset_statistics
+from blueprints.core.auth import api_route, page_route
+from blueprints.core.monitoring.dbinfo import explain_statement
+from blueprints.core.monitoring.page import dashboard_page
+from blueprints.core.monitoring.prometheus import CONTENT_TYPE, prometheus_text
+from blueprints.core.monitoring.report import DashboardState
+from blueprints.core.monitoring.reset import reset_statistics
 
-bp = Blueprint("dashboard", __name__, url_prefix="/admin/performance")
+# No url_prefix: /metrics sits outside /admin/performance.
+bp = Blueprint("dashboard", __name__)
 
 
-@bp.get("")
+@bp.get("/admin/performance")
 @page_route("admin")
 def index():
     page = dashboard_page(DashboardState.from_args(request.args))
     return render_template("dashboard/index.html", page=page)
 
 
-@bp.get("/explain/<stmt_id>")
+@bp.get("/admin/performance/explain/<stmt_id>")
 @page_route("admin")
 def explain(stmt_id: str):
     return render_template("dashboard/explain.html", plan=explain_statement(stmt_id))
 
 
-@bp.post("/reset")
+@bp.post("/admin/performance/reset")
 @page_route("admin")
 def reset():
     if reset_statistics(current_user):
@@ -36,3 +45,9 @@ def reset():
         flash("The statistics store (Redis) is unreachable: the reset was audited but nothing was cleared there.",
               "error")
     return redirect(url_for("dashboard.index"))
+
+
+@bp.get("/metrics")
+@api_route("admin")  # a Bearer token, as a scraper sends, not a session
+def prometheus(actor):
+    return Response(prometheus_text(), content_type=CONTENT_TYPE)

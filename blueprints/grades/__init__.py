@@ -1,4 +1,7 @@
-"""The grades table and its CSV export."""
+"""The grades table and its CSV export.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from flask import Blueprint
 from blueprints.core.auth import STAFF, page_route
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, iter_grades, list_grades
-from blueprints.pages_common import csv_response, csv_rows, list_state, render_table, table_page
+from blueprints.pages.csv_export import csv_response, csv_rows
+from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")

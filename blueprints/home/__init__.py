@@ -1,4 +1,7 @@
-"""The landing page: staff go to their tables, cadets to their own record."""
+"""The landing page: staff go to their tables, cadets to their own record.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,9 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
 from blueprints.core.auth import page_route
-from blueprints.core.reads.admin import get_settings
-from blueprints.pages_common import nav_links
+from blueprints.core.reads.settings import get_settings
 
 bp = Blueprint("home", __name__)
-
-
-@bp.app_context_processor
-def _page_helpers() -> dict:
-    return {"nav_links": nav_links}
 
 
 @bp.route("/")

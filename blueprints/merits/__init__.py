@@ -1,4 +1,7 @@
-"""The merit/demerit log. Staff record entries on a cadet's page; admins may delete one (a correction)."""
+"""The merit/demerit log. Staff record entries on a cadet's page; admins may delete one (a correction).
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.operations.merits import delete_merit
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.merits import MERIT_SPEC, list_merits
-from blueprints.pages_common import actor, back, list_state, table_page
+from blueprints.pages.forms import actor, back
+from blueprints.pages.tables import list_state, table_page
 
 bp = Blueprint("merits", __name__, url_prefix="/merits")
 

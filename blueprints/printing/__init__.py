@@ -1,4 +1,7 @@
-"""Print-ready pages: a company's or platoon's grade sheet for the commander to sign, and a cadet's record."""
+"""Print-ready pages: a company's or platoon's grade sheet for the commander to sign, and a cadet's record.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from blueprints.core.auth import STAFF, page_route
 from blueprints.core.errors import Forbidden, ValidationError
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.printing import cadet_record, grade_sheet
-from blueprints.pages_common import text_arg
+from blueprints.pages.forms import text_arg
 from models import utcnow
 
 bp = Blueprint("printing", __name__, url_prefix="/print")

@@ -1,4 +1,7 @@
-"""Training days and the attendance sheet. Staff schedule days and take attendance; admins delete days."""
+"""Training days and the attendance sheet. Staff schedule days and take attendance; admins delete days.
+
+May import: blueprints.core, blueprints.pages, models, grading; never the API or another area's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +11,12 @@ from blueprints.core.auth import ADMIN, STAFF, page_route
 from blueprints.core.errors import AppError, ValidationError, error_body
 from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
+from blueprints.core.reads.attendance import ATTENDANCE_SPEC, attendance_sheet, list_attendance
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.checkin import get_checkin_code
-from blueprints.core.reads.training import (
-    ATTENDANCE_SPEC,
-    TRAINING_DAY_SPEC,
-    attendance_sheet,
-    get_training_day,
-    list_attendance,
-    list_training_days,
-)
-from blueprints.pages_common import (
-    actor,
-    back,
-    form_data,
-    form_page,
-    list_state,
-    next_url,
-    plural,
-    table_page,
-)
+from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, list_training_days
+from blueprints.pages.forms import actor, back, form_data, form_page, next_url, plural
+from blueprints.pages.tables import list_state, table_page
 from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
 from models import ATTENDANCE_STATUSES
 

@@ -1,4 +1,13 @@
-"""Writes. Each operation validates, writes, audits, commits once, then clears its caches."""
+"""Writes. Each operation validates, writes, audits, commits once, then clears its caches.
+
+One module per domain, named as its reads in reads/ are. held_days has no read of its own: it
+recounts which training days count towards grades, and the grades reads show the result. This
+package holds the unit of work every operation runs in and the grade-row lock order.
+
+May import: models, grading, reads/ (to validate against or to return what was written), and
+core's shared modules (cache, audit, errors, database, validation, clock, checkin_codes).
+Never a blueprint view module.
+"""
 
 from __future__ import annotations
 

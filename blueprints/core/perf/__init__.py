@@ -1,8 +1,13 @@
-"""Request and query instrumentation, attached as a side-car in create_app (no view calls it).
+"""Performance recording: request and query instrumentation attached as a side-car in create_app
+(no view or read calls it).
 
-recorder: hooks and engine events; sqlnorm: masking; detect: N+1 and slow statements; buffer and
-store: aggregation in Redis (or memory); report, dbinfo, svg: what the dashboard reads and draws.
-MUSTER_MONITORING=off (environment or app config) leaves the app untouched, for cost comparisons.
+recorder: request hooks and engine events; sqlnorm: masking SQL; detect: N+1 and slow statements;
+histogram: latency buckets; buffer and store: aggregation in Redis (or memory). What the dashboard
+and the monitoring endpoints read back and draw lives in core/monitoring/, which imports from here,
+never the other way. MUSTER_MONITORING=off (environment or app config) leaves the app untouched.
+
+May import: models and core's Redis client (cache). Never core/monitoring/, reads/, operations/ or a
+blueprint view module.
 """
 
 from __future__ import annotations

@@ -1,15 +1,36 @@
-"""The audit log as staff read it: one line per write (a bulk write stays one line, its ids folded
-away behind the payload), and the menus of who wrote and which tables were written."""
+"""The audit log as staff read it: the list (unbounded, so no full COUNT), one line per write (a
+bulk write stays one line, its ids folded away behind the payload), and the menus of who wrote and
+which tables were written. Audit rows are written by the operations (blueprints/core/audit.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 
-from blueprints.core.liststate import ListState
-from blueprints.core.reads.admin import list_audit
-from models import TrainingDay, User, db
+from blueprints.core.liststate import Filter, ListSpec, ListState
+from blueprints.core.reads import fetch_page
+from models import AUDIT_OPERATIONS, AuditLog, TrainingDay, User, db, select_audit_logs
+
+
+def _day_start(d) -> datetime:
+    return datetime.combine(d, time.min).astimezone()
+
+
+AUDIT_SPEC = ListSpec(
+    "audit",
+    {"created_at": (AuditLog.created_at,), "id": (AuditLog.id,)},
+    "created_at", AuditLog.id, default_desc=True,
+    filters={
+        "table": Filter("text", lambda v: AuditLog.table_name == v, label="Table"),
+        "operation": Filter("choice", lambda v: AuditLog.operation == v, AUDIT_OPERATIONS, label="Operation"),
+        "user_id": Filter("int", lambda v: AuditLog.user_id == v, label="User"),
+        "date_from": Filter("date", lambda v: AuditLog.created_at >= _day_start(v), label="From"),
+        "date_to": Filter("date", lambda v: AuditLog.created_at < _day_start(v + timedelta(days=1)), label="To"),
+    },
+    exact_count=False,
+)
 
 SINGULAR = {"cadets": "cadet", "grades": "grades", "training_days": "training day", "users": "user",
             "attendance_records": "attendance record", "merit_demerit_logs": "merit/demerit",
@@ -75,6 +96,10 @@ def describe_audit(row: dict[str, Any], day_titles: dict[int, str]) -> str:
     if "after" in payload:
         return _changed(row, what)
     return f"Changed {', '.join(sorted(k for k in payload if k != 'version')) or 'nothing'} of {what}"
+
+
+def list_audit(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
+    return fetch_page(select_audit_logs(), state, table="audit_logs", clamp_page=clamp_page)
 
 
 def list_audit_described(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:

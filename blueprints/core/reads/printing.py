@@ -6,8 +6,8 @@ from datetime import date
 from typing import Any
 
 from blueprints.core.errors import ValidationError
-from blueprints.core.reads.admin import get_settings
 from blueprints.core.reads.cadets import get_cadet, shape_cadet
+from blueprints.core.reads.settings import get_settings
 from models import Cadet, db, select_cadets_with_grades
 
 ROWS_PER_PAGE = 40

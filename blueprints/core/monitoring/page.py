@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app
 
-from blueprints.core.perf import dbinfo, report, svg
+from blueprints.core.monitoring import dbinfo, report, svg
 from blueprints.core.perf.sqlnorm import is_plain_select
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from blueprints.core import cache
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
-from blueprints.core.perf.report import captured_statement, workers
+from blueprints.core.monitoring.report import captured_statement, workers
 from blueprints.core.perf.sqlnorm import is_plain_select, normalise_sql
 from models import db
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from blueprints.core.perf import dbinfo, report
+from blueprints.core.monitoring import dbinfo, report
 from blueprints.core.perf.histogram import EDGES
 from blueprints.core.perf.store import FIELDS, Row
 

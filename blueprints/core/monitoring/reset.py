@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from blueprints.core import cache
 from blueprints.core.audit import record_audit
+from blueprints.core.monitoring.report import reset_store
 from blueprints.core.operations import unit_of_work
-from blueprints.core.perf.report import reset_store
 from models import User
 
 

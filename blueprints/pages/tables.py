@@ -1,42 +1,31 @@
-"""Helpers shared by the HTML pages: list state from the URL, the pager's state, safe redirects, CSV, forms.
+"""Table pages: list state from the URL, the table's and pager's state (TablePage), the cached
+table body, and the number and grade filters its cells use.
 
 Page state is computed here in Python so templates only draw it (house rule 10).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-from flask import Flask, Response, flash, g, redirect, render_template, request, stream_with_context, url_for
+from flask import g, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from blueprints.core.cache import Read
-from blueprints.core.errors import AppError
 from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
-from blueprints.core.validation import has_control_chars, parse_id
 from grading import display_grade
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
 _CSRF_MARK = "\x00csrf-token\x00"  # stands for the token in a cached fragment; never in real output
 _NONE = Markup('<span class="muted">—</span>')
-
-
-def init_app(app: Flask) -> None:
-    """Template helpers of the pages: the number filter and the cache-aware CSRF token."""
-    app.jinja_env.filters["num"] = number
-    app.jinja_env.filters["grade"] = grade
-    app.jinja_env.globals["csrf_token"] = _csrf_token
 
 
 def number(value: float | None, digits: int = 2) -> str:
@@ -50,11 +39,9 @@ def grade(value: float | None) -> str:
     return _NONE if shown is None else shown
 
 
-def _csrf_token() -> str:
+def csrf_token() -> str:
+    """The CSRF token, or a mark for it inside a cached table body (render_table fills it in)."""
     return _CSRF_MARK if g.get("rendering_shared_fragment") else generate_csrf()
-
-
-# --- list state and the table's page state ----------------------------------------------------
 
 
 def page_size() -> int:
@@ -237,138 +224,3 @@ def table_page(state: ListState, result: dict[str, Any], endpoint: str | None = 
         endpoint = request.endpoint or ""
         view_args = {**(request.view_args or {}), **view_args}
     return TablePage(state, result, endpoint, view_args, hidden)
-
-
-# --- navigation -------------------------------------------------------------------------------
-
-_STAFF = ("admin", "training_staff")
-_NAV = (  # endpoint, label, roles, endpoint prefix that marks it current
-    ("home.index", "Home", ("admin", "training_staff"), "home."),
-    ("account.me", "My record", ("cadet",), "account.me"),
-    ("cadets.index", "Cadets", _STAFF, "cadets."),
-    ("grades.index", "Grades", _STAFF, "grades."),
-    ("training.index", "Training days", _STAFF, "training."),
-    ("merits.index", "Merits", _STAFF, "merits."),
-    ("admin.users", "Users", ("admin",), "admin.user"),
-    ("admin.audit", "Audit log", ("admin",), "admin.audit"),
-    ("admin.settings", "Settings", ("admin",), "admin.settings"),
-    ("dashboard.index", "Performance", ("admin",), "dashboard."),
-    ("account.profile", "Profile", ("admin", "training_staff", "cadet"),
-     ("account.profile", "account.token", "account.preferences", "account.password")),
-)
-
-
-def actor() -> Any:
-    """The signed-in user as the User row the operations expect (not the proxy)."""
-    return current_user._get_current_object()
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-def nav_links() -> list[tuple[str, str, bool]]:
-    """(label, url, is_current) for the signed-in user's role; endpoints not registered are skipped."""
-    from flask import current_app
-
-    if not current_user.is_authenticated:
-        return []
-    endpoint = request.endpoint or ""
-    return [(label, url_for(ep), endpoint.startswith(prefix)) for ep, label, roles, prefix in _NAV
-            if current_user.role in roles and ep in current_app.view_functions]
-
-
-# --- redirects and forms ----------------------------------------------------------------------
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site paths, so a form's `next` cannot send the user elsewhere (nor split the header)."""
-    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and not has_control_chars(target)
-            and not urlsplit(target).netloc and not urlsplit(target).scheme):
-        return target
-    return fallback
-
-
-def next_url(fallback: str) -> str:
-    """The validated `next` of this request (form first, then query string)."""
-    return safe_next(request.form.get("next") or request.args.get("next"), fallback)
-
-
-def this_url() -> str:
-    """The current path with its query string, to hand to forms as their `next`."""
-    return request.full_path.rstrip("?") if request.query_string else request.path
-
-
-def back(fallback: str, message: str | None = None, category: str = "success") -> Response:
-    """Post/redirect/get: flash a message and return to the validated `next` (or the fallback)."""
-    if message:
-        flash(message, category)
-    return redirect(next_url(fallback), 303)
-
-
-def form_page(template: str, error: AppError | None = None, status: int = 200, **context: Any):
-    """Render a form page; with an error, its field messages go beside the fields, values kept."""
-    if error is not None:
-        context.setdefault("errors", error.details)
-        context.setdefault("message", error.message)
-        status = error.status
-        context.setdefault("values", request.form.to_dict())
-    context.setdefault("errors", {})
-    context.setdefault("values", {})
-    return render_template(template, **context), status
-
-
-def checked_ids(name: str = "ids") -> list[int]:
-    """Positive integer ids from checkboxes; anything else is ignored."""
-    return sorted({i for i in map(parse_id, request.form.getlist(name)) if i is not None})
-
-
-def text_arg(name: str, max_len: int = 100) -> str | None:
-    """A free-text query parameter for a lenient page filter: None when empty or holding control characters."""
-    value = request.args.get(name, "").strip()[:max_len]
-    return value if value and not has_control_chars(value) else None
-
-
-def form_data(*names: str, checkboxes: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The named form fields (absent text fields are left out; absent checkboxes are False)."""
-    data: dict[str, Any] = {n: request.form[n] for n in names if n in request.form}
-    data.update({n: n in request.form for n in checkboxes})
-    return data
-
-
-# --- CSV ------------------------------------------------------------------------------------
-
-
-def csv_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: text starting with = + - @ (or tab/CR) gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def csv_response(header: list[str], rows: Iterable[list[Any]], filename: str) -> Response:
-    """Stream a CSV download row by row (the rows are produced lazily inside the request context)."""
-
-    def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([csv_cell(v) for v in row])
-            if buffer.tell() > 16_384:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "no-store"})
-
-
-def csv_rows(items: Iterable[dict[str, Any]], columns: list[tuple[str, Callable[[dict], Any]]]) -> Iterator[list]:
-    for item in items:
-        yield [get(item) for _, get in columns]

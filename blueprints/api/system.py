@@ -1,0 +1,47 @@
+"""Monitoring for scripts: health (public), request and database metrics, cache statistics and slow
+queries (admin token). The figures are those of the performance dashboard (core/monitoring/)."""
+
+from __future__ import annotations
+
+from flask import request
+
+from blueprints.api import bp
+from blueprints.core.auth import api_route
+from blueprints.core.monitoring.dbinfo import cache_report, database_report, health
+from blueprints.core.monitoring.report import DashboardState, endpoint_metrics, slow_query_report
+from blueprints.core.monitoring.reset import reset_statistics
+
+
+@bp.get("/system/slow-queries")
+@api_route("admin")
+def slow_queries(actor):
+    return {"data": slow_query_report(request.args.get("window", "1h"))}
+
+
+@bp.post("/system/slow-queries/reset")
+@api_route("admin")
+def reset_slow_queries(actor):
+    return {"data": {"reset": True, "store_cleared": reset_statistics(actor)}}
+
+
+@bp.get("/cache/stats")
+@api_route("admin")
+def cache_stats(actor):
+    return {"data": cache_report()}
+
+
+@bp.get("/metrics/database")
+@api_route("admin")
+def database_metrics(actor):
+    return {"data": database_report()}
+
+
+@bp.get("/metrics")
+@api_route("admin")
+def metrics(actor):
+    return {"data": endpoint_metrics(DashboardState.from_args(request.args))}
+
+
+@bp.get("/health")
+def health_check():
+    return health()
