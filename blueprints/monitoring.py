@@ -6,10 +6,10 @@ from flask import Blueprint, Response, request
 
 from blueprints.core.auth import api_route
 from blueprints.core.extensions import csrf
+from blueprints.core.operations.statistics import reset_statistics
 from blueprints.core.perf.dbinfo import cache_report, database_report, health
 from blueprints.core.perf.prometheus import CONTENT_TYPE, prometheus_text
 from blueprints.core.perf.report import DashboardState, endpoint_metrics, slow_query_report
-from blueprints.core.perf.reset import reset_statistics
 
 bp = Blueprint("monitoring", __name__)
 # Callers send a Bearer token (or nothing, for health), never a session cookie: no form to forge.

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from blueprints.core.audit import record_audit
-from blueprints.core.auth import revoke_token
 from blueprints.core.database import engine_options
 from blueprints.core.liststate import ListState
 from blueprints.core.operations import unit_of_work
+from blueprints.core.operations.tokens import revoke_token
 from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, list_audit, list_users
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from blueprints.core.reads.grades import GRADE_SPEC, list_grades

@@ -6,10 +6,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.core.auth import page_route
+from blueprints.core.operations.statistics import reset_statistics
 from blueprints.core.perf.dbinfo import explain_statement
 from blueprints.core.perf.page import dashboard_page
 from blueprints.core.perf.report import DashboardState
-from blueprints.core.perf.reset import reset_statistics
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin/performance")
 
