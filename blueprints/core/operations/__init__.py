@@ -1,4 +1,8 @@
-"""Writes. Each operation validates, writes, audits, commits once, then clears its caches."""
+"""Writes. Each operation validates, writes, audits, commits once, then clears its caches.
+
+Nothing outside this package sends an INSERT, UPDATE or DELETE, bookkeeping aside (the cache's
+outbox of missed clears, Idempotency-Key replay records): tests/test_write_boundary.py checks it.
+"""
 
 from __future__ import annotations
 
