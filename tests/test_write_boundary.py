@@ -23,6 +23,7 @@ import pytest
 from flask import g, url_for
 from sqlalchemy import event, select
 
+from blueprints.core import auth
 from blueprints.core.checkin_codes import sign_code
 from blueprints.core.operations.attendance import bulk_attendance
 from blueprints.core.operations.merits import record_merit
@@ -188,6 +189,7 @@ class Driver:
 def _read_everything(app, d: Driver, admin_client, cadet_client, w: World, bearer: dict) -> None:
     """Every GET route, once (as the admin; the check-in page as the cadet). The first API call with
     a fresh token records its use: that write is an operation too."""
+    auth._last_touch.clear()  # the per-process throttle: token ids repeat from test to test
     before = d.log.inside
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint.split(".")[0] in TEST_ONLY_BLUEPRINTS:
