@@ -148,7 +148,7 @@ class UserSettings(db.Model):
 
 
 class SignInFailure(db.Model):
-    """Failed sign-ins for a name that matches no account, counted like a user's (see core/lockout.py).
+    """Failed sign-ins for a name that matches no account, counted like a user's (see core/operations/lockout.py).
 
     Keyed by the normalized name; a row is pruned once its window and lockout are over, so the table
     holds at most the names tried in the last window plus lockout.

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from blueprints.core.auth import issue_token
 from blueprints.core.operations.cadets import create_cadet, import_cadets
+from blueprints.core.operations.tokens import issue_token
 from blueprints.core.operations.training import create_training_day
 from blueprints.core.operations.users import create_user
 from models import User, db

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from blueprints.core.auth import authenticate, issue_token, revoke_token, user_for_token
+from blueprints.core.auth import authenticate, user_for_token
 from blueprints.core.errors import Conflict, RateLimited, Unauthorized
-from blueprints.core.lockout import LOCKOUT, prune_signin_failures
+from blueprints.core.operations.lockout import LOCKOUT, prune_signin_failures
+from blueprints.core.operations.tokens import issue_token, revoke_token
 from blueprints.core.operations.users import update_user
 from models import ApiToken, AuditLog, SignInFailure, db, utcnow
 from tests.conftest import is_postgres

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from blueprints.core.auth import issue_token
+from blueprints.core.operations.tokens import issue_token
 from models import AuditLog, Cadet, db
 from tests.factories import login, make_user
 

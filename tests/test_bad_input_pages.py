@@ -8,9 +8,9 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, select
 
-from blueprints.core.auth import issue_token
 from blueprints.core.operations.attendance import bulk_attendance
 from blueprints.core.operations.merits import record_merit
+from blueprints.core.operations.tokens import issue_token
 from blueprints.core.validation import MAX_ID
 from models import ApiToken, AttendanceRecord, AuditLog, Cadet, db
 from tests.factories import login, make_cadet, make_training_day, make_user

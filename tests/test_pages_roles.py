@@ -7,8 +7,8 @@ from urllib.parse import quote
 import pytest
 from flask import g
 
-from blueprints.core.auth import issue_token
 from blueprints.core.operations.merits import record_merit
+from blueprints.core.operations.tokens import issue_token
 from blueprints.core.reads.tokens import list_tokens
 from tests.factories import login, make_cadet, make_training_day, make_user
 

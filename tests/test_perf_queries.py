@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from blueprints.core.audit import record_audit
-from blueprints.core.auth import revoke_token
 from blueprints.core.database import engine_options
 from blueprints.core.liststate import ListState
 from blueprints.core.operations import unit_of_work
+from blueprints.core.operations.tokens import revoke_token
 from blueprints.core.reads.attendance import ATTENDANCE_SPEC, list_attendance
 from blueprints.core.reads.audit import AUDIT_SPEC, list_audit
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text
 
 from app import create_app
 from blueprints.core import cache
-from blueprints.core.auth import issue_token
 from blueprints.core.operations.cadets import update_cadet
+from blueprints.core.operations.tokens import issue_token
 from models import CacheClear, User, db
 from tests.conftest import is_postgres
 from tests.factories import make_cadet, make_user

@@ -9,9 +9,9 @@ from flask import url_for
 from sqlalchemy import select
 
 from app import create_app
-from blueprints.core.auth import issue_token
 from blueprints.core.operations.attendance import bulk_attendance
 from blueprints.core.operations.merits import record_merit
+from blueprints.core.operations.tokens import issue_token
 from config import load_config
 from models import ApiToken, AttendanceRecord, AuditLog, db
 from tests.factories import PASSWORD, make_cadet, make_training_day, make_user

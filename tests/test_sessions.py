@@ -10,7 +10,8 @@ import pytest
 from flask import g
 from sqlalchemy import select
 
-from blueprints.core.auth import issue_token, user_for_token
+from blueprints.core.auth import user_for_token
+from blueprints.core.operations.tokens import issue_token
 from blueprints.core.operations.users import reset_password, update_user
 from models import AuditLog, db
 from tests.factories import PASSWORD, login, make_user

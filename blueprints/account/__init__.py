@@ -8,8 +8,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_user
 
-from blueprints.core.auth import issue_token, page_route, revoke_token
+from blueprints.core.auth import page_route
 from blueprints.core.errors import NotFound, ValidationError
+from blueprints.core.operations.tokens import issue_token, revoke_token
 from blueprints.core.operations.users import change_password, update_preferences
 from blueprints.core.reads.cadets import get_cadet
 from blueprints.core.reads.tokens import list_tokens

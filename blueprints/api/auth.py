@@ -8,8 +8,9 @@ from flask import Response, g
 
 from blueprints.api import bp
 from blueprints.api.responses import json_body, no_content, ok
-from blueprints.core.auth import api_route, authenticate, issue_token, revoke_token
+from blueprints.core.auth import api_route, authenticate
 from blueprints.core.errors import ValidationError
+from blueprints.core.operations.tokens import issue_token, revoke_token
 from blueprints.core.reads.cadets import get_cadet
 from blueprints.core.reads.users import get_user
 from blueprints.core.security import sign_in

@@ -9,7 +9,7 @@ from blueprints.api import bp
 from blueprints.core.auth import api_route
 from blueprints.core.monitoring.dbinfo import cache_report, database_report, health
 from blueprints.core.monitoring.report import DashboardState, endpoint_metrics, slow_query_report
-from blueprints.core.monitoring.reset import reset_statistics
+from blueprints.core.operations.statistics import reset_statistics
 
 
 @bp.get("/system/slow-queries")

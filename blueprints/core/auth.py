@@ -1,8 +1,11 @@
-"""Who is asking: session sign-in for pages, Bearer tokens for the API, roles checked on the server."""
+"""Who is asking: session sign-in for pages, Bearer tokens for the API, roles checked on the server.
+
+This side only checks; what a check writes (the lockout counters, a token's last use) is an
+operation in core/operations/lockout.py and core/operations/tokens.py.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import unicodedata
 from collections.abc import Callable
@@ -13,14 +16,13 @@ from typing import Any, NoReturn
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from blueprints.core.audit import record_audit
-from blueprints.core.cache import Read, clear_users, prefetch
-from blueprints.core.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
+from blueprints.core.cache import Read, prefetch
+from blueprints.core.errors import AppError, Forbidden, RateLimited, Unauthorized
 from blueprints.core.extensions import login_manager
-from blueprints.core.lockout import (
+from blueprints.core.operations.lockout import (
     MAX_FAILURES,
     clear_user_failures,
     count_name_attempt,
@@ -29,10 +31,9 @@ from blueprints.core.lockout import (
     lock_user,
     prune_now_and_then,
 )
-from blueprints.core.operations import unit_of_work
+from blueprints.core.operations.tokens import TOKEN_PREFIX, record_token_use, token_hash
 from models import ApiToken, User, UserSettings, db, utcnow
 
-TOKEN_PREFIX = "mst_"
 _TOUCH_EVERY = timedelta(minutes=5)
 TOKEN_READ = Read("users:token", ("users",))
 SESSION_USER_READ = Read("users:session", ("users",))  # the signed-in page user: no query per page view
@@ -99,10 +100,6 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(8))
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def normalize_username(name: object) -> str:
     """The one spelling of a sign-in name, used for the lookup, the lockout and the throttle key alike.
 
@@ -153,30 +150,6 @@ def _fail(attempt: int, lock: Callable[[], None], now) -> NoReturn:
     raise Unauthorized("Wrong username or password.")
 
 
-def issue_token(user: User, name: str = "") -> str:
-    """Create a personal API token; the plain token is returned once and never stored."""
-    name = (name or "").strip()
-    if len(name) > 100:
-        raise ValidationError("The token name is too long.", {"name": ["must be at most 100 characters"]})
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with unit_of_work() as session:
-        row = ApiToken(user_id=user.id, name=name, token_hash=token_hash(token), prefix=token[:10])
-        session.add(row)
-        session.flush()
-        record_audit(session, user.id, "api_tokens", "CREATE", row.id, {"name": name, "prefix": row.prefix})
-    return token
-
-
-def revoke_token(user: User, token_id: int) -> None:
-    """Revoke one of the user's own tokens."""
-    row = db.session.get(ApiToken, token_id)
-    if row is None or row.user_id != user.id or row.revoked_at is not None:
-        raise NotFound("No such token.")
-    with unit_of_work(clear_users) as session:
-        row.revoked_at = utcnow()
-        record_audit(session, user.id, "api_tokens", "DELETE", token_id, {"prefix": row.prefix})
-
-
 def _resolve_token(token_hash: str) -> dict[str, Any] | None:
     row = db.session.execute(
         select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
@@ -218,8 +191,7 @@ def _touch(token_id: int) -> None:
     if last is not None and now - last < _TOUCH_EVERY:
         return
     _last_touch[token_id] = now
-    db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-    db.session.commit()
+    record_token_use(token_id, now)
 
 
 def well_formed(token: str) -> bool:

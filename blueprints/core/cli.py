@@ -11,9 +11,9 @@ from flask import Flask, current_app
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-from blueprints.core.auth import issue_token
 from blueprints.core.errors import AppError
 from blueprints.core.operations.held_days import refresh_held_days
+from blueprints.core.operations.tokens import issue_token
 from blueprints.core.operations.users import create_user
 from blueprints.core.seed import seed
 from models import Cadet, User, db

@@ -3,8 +3,8 @@
 Headers are a few lines of our own (no HTTPS redirects to fight behind a load balancer). Throttling
 uses the `limits` library's storage and fixed-window strategy directly, in Redis when REDIS_URL is
 set so every process shares the counts; only the sign-in views pay for it (Flask-Limiter's
-extension would add a hook to every request). The per-account lockout itself lives in the users
-table (blueprints/core/auth.py).
+extension would add a hook to every request). The per-account lockout itself is counted in the
+database (blueprints/core/operations/lockout.py).
 """
 
 from __future__ import annotations

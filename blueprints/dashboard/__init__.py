@@ -17,7 +17,7 @@ from blueprints.core.monitoring.dbinfo import explain_statement
 from blueprints.core.monitoring.page import dashboard_page
 from blueprints.core.monitoring.prometheus import CONTENT_TYPE, prometheus_text
 from blueprints.core.monitoring.report import DashboardState
-from blueprints.core.monitoring.reset import reset_statistics
+from blueprints.core.operations.statistics import reset_statistics
 
 # No url_prefix: /metrics sits outside /admin/performance.
 bp = Blueprint("dashboard", __name__)

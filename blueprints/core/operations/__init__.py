@@ -5,23 +5,31 @@ recounts which training days count towards grades, and the grades reads show the
 package holds the unit of work every operation runs in and the grade-row lock order.
 
 May import: models, grading, reads/ (to validate against or to return what was written), and
-core's shared modules (cache, audit, errors, database, validation, clock, checkin_codes).
+core's shared modules (cache, audit, errors, database, validation, clock, checkin_codes), and the
+monitoring store (the statistics reset).
 Never a blueprint view module.
+
+Nothing outside this package sends an INSERT, UPDATE or DELETE, bookkeeping aside (the cache's
+outbox of missed clears, Idempotency-Key replay records): tests/test_write_boundary.py checks it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from flask import g, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from blueprints.core.audit import record_audit
 from blueprints.core.database import is_postgres, use_transaction
-from blueprints.core.errors import Conflict
-from models import Grade, db
+from blueprints.core.errors import Conflict, NotFound
+from models import Grade, User, db
+
+Row = TypeVar("Row")
 
 
 @contextmanager
@@ -105,3 +113,28 @@ def lock_grade_rows(session: Session, cadet_ids: Iterable[int] | None) -> None:
         rows = rows.where(Grade.cadet_id.in_(ids))
     # Counted in the database: locking every cadet's row need not ship every id to Python.
     session.execute(select(func.count()).select_from(rows.subquery()))
+
+
+# --- editing one row: find it, see what differs, change it with an audit row of before and after ------------
+
+
+def get_or_404(model: type[Row], row_id: int, what: str) -> Row:
+    """The row with this primary key, or NotFound("No <what> with that id.")."""
+    row = db.session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"No {what} with that id.")
+    return row
+
+
+def changed_fields(row: object, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of the values that differ from the row's."""
+    return {key: value for key, value in values.items() if getattr(row, key) != value}
+
+
+def apply_changes(session: Session, actor: User, table: str, row: Any, changes: Mapping[str, Any],
+                  **extra: Any) -> None:
+    """Set the fields on the row and add its UPDATE audit row: {"before", "after", **extra}."""
+    before = {key: getattr(row, key) for key in changes}
+    for key, value in changes.items():
+        setattr(row, key, value)
+    record_audit(session, actor.id, table, "UPDATE", row.id, {"before": before, "after": dict(changes), **extra})

@@ -14,7 +14,7 @@ from blueprints.core.cache import clear_attendance
 from blueprints.core.clock import unit_today
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import AppError, NotFound, ValidationError
-from blueprints.core.operations import lock_grade_rows, unit_of_work
+from blueprints.core.operations import apply_changes, get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, has_control_chars, parse_id, validate
 from grading import is_held_sql, recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
@@ -177,20 +177,15 @@ def save_sheet(actor: User, day_id: int, form: Mapping[str, str], *, fill_blanks
 def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> None:
     """Correct one record's status or remarks."""
     values = validate(data, RECORD_FIELDS, partial=True)
-    record = db.session.get(AttendanceRecord, record_id)
-    if record is None:
-        raise NotFound("No attendance record with that id.")
+    record = get_or_404(AttendanceRecord, record_id, "attendance record")
     if not values:
         raise ValidationError("Nothing to change.", {"body": ["give status and/or remarks"]})
     with unit_of_work(clear_attendance) as session:
         lock_grade_rows(session, [record.cadet_id])
         record = _reread_record(session, record_id)  # as committed by any writer we waited for
-        before = {k: getattr(record, k) for k in values}
-        for key, value in values.items():
-            setattr(record, key, value)
+        apply_changes(session, actor, "attendance_records", record, values)  # every field sent, even unchanged
         session.flush()
         recompute_grades(session, [record.cadet_id])
-        record_audit(session, actor.id, "attendance_records", "UPDATE", record_id, {"before": before, "after": values})
 
 
 def _reread_record(session, record_id: int) -> AttendanceRecord:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from blueprints.core.audit import record_audit, record_audit_many
 from blueprints.core.cache import clear_cadets
 from blueprints.core.database import analyzed_after
-from blueprints.core.errors import Conflict, NotFound, ValidationError
-from blueprints.core.operations import unit_of_work
+from blueprints.core.errors import Conflict, ValidationError
+from blueprints.core.operations import apply_changes, changed_fields, get_or_404, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
 from models import CADET_STATUSES, Cadet, Grade, User, db, utcnow
 
@@ -68,19 +68,14 @@ def create_cadet(actor: User, data: Mapping[str, Any]) -> int:
 def update_cadet(actor: User, cadet_id: int, data: Mapping[str, Any]) -> None:
     """Change some of a cadet's profile fields."""
     values = validate(data, CADET_FIELDS, partial=True)
-    cadet = db.session.get(Cadet, cadet_id)
-    if cadet is None:
-        raise NotFound("No cadet with that id.")
+    cadet = get_or_404(Cadet, cadet_id, "cadet")
     if "student_id" in values and _taken([values["student_id"]], exclude_id=cadet_id):
         raise _duplicate(values["student_id"])
-    changed = {k: v for k, v in values.items() if getattr(cadet, k) != v}
+    changed = changed_fields(cadet, values)
     if not changed:
         return
     with unit_of_work(clear_cadets, conflict=_duplicate(values.get("student_id", ""))) as session:
-        before = {k: getattr(cadet, k) for k in changed}
-        for key, value in changed.items():
-            setattr(cadet, key, value)
-        record_audit(session, actor.id, "cadets", "UPDATE", cadet_id, {"before": before, "after": changed})
+        apply_changes(session, actor, "cadets", cadet, changed)
 
 
 def _set_archived(actor: User, ids: list[int], archived: bool) -> int:

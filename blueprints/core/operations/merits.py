@@ -10,7 +10,7 @@ from sqlalchemy import select
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_merits
 from blueprints.core.errors import NotFound
-from blueprints.core.operations import lock_grade_rows, unit_of_work
+from blueprints.core.operations import get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import MERIT_TYPES, Cadet, MeritDemeritLog, User, db
@@ -41,9 +41,7 @@ def record_merit(actor: User, data: Mapping[str, Any]) -> int:
 
 def delete_merit(actor: User, log_id: int) -> None:
     """Remove a log entry (a correction) and recount the cadet's totals."""
-    log = db.session.get(MeritDemeritLog, log_id)
-    if log is None:
-        raise NotFound("No merit/demerit entry with that id.")
+    log = get_or_404(MeritDemeritLog, log_id, "merit/demerit entry")
     with unit_of_work(clear_merits) as session:
         lock_grade_rows(session, [log.cadet_id])
         log = _still_there(session, log_id)

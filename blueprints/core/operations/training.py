@@ -7,11 +7,10 @@ from typing import Any
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
-from blueprints.core.errors import NotFound
-from blueprints.core.operations import lock_grade_rows, unit_of_work
+from blueprints.core.operations import apply_changes, changed_fields, get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.validation import Field, validate
 from grading import recompute_grades
-from models import TrainingDay, User, db
+from models import TrainingDay, User
 
 TRAINING_DAY_FIELDS = [
     Field("date", "date", required=True),
@@ -35,34 +34,24 @@ def create_training_day(actor: User, data: Mapping[str, Any]) -> int:
     return day_id
 
 
-def _get(day_id: int) -> TrainingDay:
-    day = db.session.get(TrainingDay, day_id)
-    if day is None:
-        raise NotFound("No training day with that id.")
-    return day
-
-
 def update_training_day(actor: User, day_id: int, data: Mapping[str, Any]) -> None:
     values = validate(data, TRAINING_DAY_FIELDS, partial=True)
-    day = _get(day_id)
-    changed = {k: v for k, v in values.items() if getattr(day, k) != v}
+    day = get_or_404(TrainingDay, day_id, "training day")
+    changed = changed_fields(day, values)
     if not changed:
         return
     with unit_of_work(clear_training_days) as session:
         if "date" in changed:  # every grades row is rewritten below: lock them first, in order
             lock_grade_rows(session, None)
-        before = {k: getattr(day, k) for k in changed}
-        for key, value in changed.items():
-            setattr(day, key, value)
+        apply_changes(session, actor, "training_days", day, changed)
         if "date" in changed:  # a day moved into or out of the future changes every denominator
             session.flush()
             recompute_grades(session, None, recount=False)
-        record_audit(session, actor.id, "training_days", "UPDATE", day_id, {"before": before, "after": changed})
 
 
 def delete_training_day(actor: User, day_id: int) -> None:
     """Delete a day with its attendance records; every cadet is recounted."""
-    day = _get(day_id)
+    day = get_or_404(TrainingDay, day_id, "training day")
     with unit_of_work(clear_training_days) as session:
         lock_grade_rows(session, None)
         payload = {"date": day.date, "title": day.title}

@@ -11,8 +11,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_users
-from blueprints.core.errors import Conflict, NotFound, ValidationError
-from blueprints.core.operations import unit_of_work
+from blueprints.core.errors import Conflict, ValidationError
+from blueprints.core.operations import apply_changes, changed_fields, get_or_404, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
 from models import PAGE_SIZES, ROLES, ApiToken, Cadet, User, UserSettings, db, utcnow
 
@@ -78,33 +78,22 @@ def create_user(actor: User | None, data: Mapping[str, Any]) -> int:
     return user.id
 
 
-def _get(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("No user with that id.")
-    return user
-
-
 def update_user(actor: User, user_id: int, data: Mapping[str, Any]) -> None:
     """Change role, active flag, email or linked cadet. Admins cannot lock themselves out."""
     values = validate(data, EDIT_FIELDS, partial=True)
-    user = _get(user_id)
+    user = get_or_404(User, user_id, "user")
     if user.id == actor.id and (values.get("role", "admin") != "admin" or values.get("is_active") is False):
         raise ValidationError("You cannot demote or deactivate yourself.", {"role": ["cannot change your own"]})
     if "cadet_id" in values:
         _check_cadet_link(values["cadet_id"], user_id)
-    changed = {k: v for k, v in values.items() if getattr(user, k) != v}
+    changed = changed_fields(user, values)
     if not changed:
         return
     ends_sessions = "role" in changed or changed.get("is_active") is False
     with unit_of_work(clear_users, conflict=Conflict("That email is taken.", {"email": ["is already taken"]})) as s:
-        before = {k: getattr(user, k) for k in changed}
-        for key, value in changed.items():
-            setattr(user, key, value)
+        apply_changes(s, actor, "users", user, changed, sessions_ended=ends_sessions)
         if ends_sessions:  # a session must not keep a role it no longer has, nor return on reactivation
             _end_sessions(s, user_id)
-        record_audit(s, actor.id, "users", "UPDATE", user_id,
-                     {"before": before, "after": changed, "sessions_ended": ends_sessions})
 
 
 def _end_sessions(session: Session, user_id: int) -> None:
@@ -132,7 +121,7 @@ def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: 
     """An admin sets a new password: the lockout is lifted, the user's sessions end and, unless the admin
     chooses otherwise, their API tokens are revoked; the audit row says which."""
     _check_password(new_password or "", "new_password")
-    user = _get(user_id)
+    user = get_or_404(User, user_id, "user")
     password_hash = generate_password_hash(new_password)  # slow: outside the transaction
     with unit_of_work(clear_users) as session:  # "users" holds the cached token lookups
         user.password_hash = password_hash
@@ -147,7 +136,7 @@ def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: 
 def change_password(actor: User, current: str, new_password: str) -> User:
     """A user changes their own password, proving they know the current one; their other sessions end
     (the caller re-issues the current one)."""
-    user = _get(actor.id)  # the actor may be a detached copy from the cache
+    user = get_or_404(User, actor.id, "user")  # the actor may be a detached copy from the cache
     if not check_password_hash(user.password_hash, current or ""):
         raise ValidationError("The current password is wrong.", {"current_password": ["is not correct"]})
     _check_password(new_password or "", "new_password")

@@ -1,4 +1,4 @@
-"""The one write of the dashboard: reset the collected statistics, with an audit row."""
+"""The dashboard's one write: reset the collected performance statistics, with an audit row."""
 
 from __future__ import annotations
 
