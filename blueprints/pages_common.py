@@ -21,10 +21,11 @@ from markupsafe import Markup
 
 from blueprints.core.cache import Read
 from blueprints.core.errors import AppError
-from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
+from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
 from blueprints.core.validation import has_control_chars, parse_id
 from grading import display_grade
+from models import ADMIN, ANYONE, CADET, DEFAULT_PAGE_SIZE, PAGE_SIZES, STAFF
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
@@ -60,7 +61,7 @@ def _csrf_token() -> str:
 def page_size() -> int:
     """The signed-in user's rows-per-page preference (50 when unset)."""
     settings = getattr(current_user, "settings", None)
-    return getattr(settings, "page_size", None) or DEFAULT_PER_PAGE
+    return getattr(settings, "page_size", None) or DEFAULT_PAGE_SIZE
 
 
 def list_state(spec: ListSpec, **fixed: Any) -> ListState:
@@ -177,7 +178,7 @@ class TablePage:
 
     @property
     def size_links(self) -> list[tuple[int, str, bool]]:
-        return [(n, self.url(per_page=n, page=1), n == self.state.per_page) for n in PER_PAGE_CHOICES]
+        return [(n, self.url(per_page=n, page=1), n == self.state.per_page) for n in PAGE_SIZES]
 
     @property
     def window(self) -> list[tuple[int | None, str | None]]:
@@ -241,19 +242,18 @@ def table_page(state: ListState, result: dict[str, Any], endpoint: str | None = 
 
 # --- navigation -------------------------------------------------------------------------------
 
-_STAFF = ("admin", "training_staff")
 _NAV = (  # endpoint, label, roles, endpoint prefix that marks it current
-    ("home.index", "Home", ("admin", "training_staff"), "home."),
-    ("account.me", "My record", ("cadet",), "account.me"),
-    ("cadets.index", "Cadets", _STAFF, "cadets."),
-    ("grades.index", "Grades", _STAFF, "grades."),
-    ("training.index", "Training days", _STAFF, "training."),
-    ("merits.index", "Merits", _STAFF, "merits."),
-    ("admin.users", "Users", ("admin",), "admin.user"),
-    ("admin.audit", "Audit log", ("admin",), "admin.audit"),
-    ("admin.settings", "Settings", ("admin",), "admin.settings"),
-    ("dashboard.index", "Performance", ("admin",), "dashboard."),
-    ("account.profile", "Profile", ("admin", "training_staff", "cadet"),
+    ("home.index", "Home", STAFF, "home."),
+    ("account.me", "My record", CADET, "account.me"),
+    ("cadets.index", "Cadets", STAFF, "cadets."),
+    ("grades.index", "Grades", STAFF, "grades."),
+    ("training.index", "Training days", STAFF, "training."),
+    ("merits.index", "Merits", STAFF, "merits."),
+    ("admin.users", "Users", ADMIN, "admin.user"),
+    ("admin.audit", "Audit log", ADMIN, "admin.audit"),
+    ("admin.settings", "Settings", ADMIN, "admin.settings"),
+    ("dashboard.index", "Performance", ADMIN, "dashboard."),
+    ("account.profile", "Profile", ANYONE,
      ("account.profile", "account.token", "account.preferences", "account.password")),
 )
 

@@ -12,7 +12,7 @@ from blueprints.core.reads.admin import list_tokens
 from blueprints.core.reads.cadets import get_cadet
 from blueprints.core.validation import Field, validate
 from blueprints.pages_common import actor, back, form_data
-from models import PAGE_SIZES
+from models import CADET, PAGE_SIZES
 
 bp = Blueprint("account", __name__, url_prefix=None)
 _TOKEN_NAME = Field("name", max_len=100)  # as the API checks it: no control characters (PostgreSQL refuses NUL)
@@ -83,7 +83,7 @@ def _tokens_page(error: ValidationError | None = None, new_token: str | None = N
 
 
 @bp.route("/me")
-@page_route("cadet")
+@page_route(*CADET)
 def me():
     if current_user.cadet_id is None:
         raise NotFound("Your account is not linked to a cadet record yet; ask an admin.")

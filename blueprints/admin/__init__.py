@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from flask_login import login_user
 
-from blueprints.core.auth import ADMIN, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.operations.users import create_user, reset_password, update_user
 from blueprints.core.reads.admin import AUDIT_SPEC, USER_SPEC, get_settings, get_user, list_users
 from blueprints.core.reads.audit import audit_filter_options, list_audit_described
 from blueprints.pages_common import actor, back, form_data, form_page, list_state, next_url, table_page
-from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
+from models import ADMIN, AUDIT_OPERATIONS, ROLES, SEMESTERS, STAFF_ROLE
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -32,7 +32,7 @@ def users():
 def user_new():
     back_to = next_url(url_for("admin.users"))
     if request.method == "GET":
-        return form_page("admin/user_new.html", values={"role": "training_staff"}, roles=ROLE_CHOICES,
+        return form_page("admin/user_new.html", values={"role": STAFF_ROLE}, roles=ROLE_CHOICES,
                          back_to=back_to)
     try:
         create_user(actor(), form_data("username", "email", "role", "password", "cadet_id"))

@@ -7,9 +7,10 @@ from flask import Response
 from blueprints.api import bp
 from blueprints.api.listcache import cached_response
 from blueprints.api.responses import json_body, json_response, list_state, ok
-from blueprints.core.auth import ADMIN, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.reads.admin import AUDIT_SPEC, SETTINGS, get_settings, list_audit
+from models import ADMIN
 
 
 @bp.get("/audit-logs")

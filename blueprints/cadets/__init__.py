@@ -7,10 +7,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from blueprints.cadets import roster
-from blueprints.core.auth import ADMIN, STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import BadRequest, Conflict, ValidationError
 from blueprints.core.liststate import ListState
-from blueprints.core.operations.cadets import MAX_IMPORT as MAX_BULK
 from blueprints.core.operations.cadets import archive_cadets, create_cadet, restore_cadets, update_cadet
 from blueprints.core.operations.grades import update_grade
 from blueprints.core.operations.merits import record_merit
@@ -25,6 +24,7 @@ from blueprints.core.reads.cadets import (
     matching_cadet_ids,
 )
 from blueprints.core.roster import write_xlsx
+from blueprints.core.validation import MAX_BULK
 from blueprints.pages_common import (
     actor,
     back,
@@ -42,7 +42,7 @@ from blueprints.pages_common import (
     this_url,
 )
 from grading import display_grade
-from models import CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES
+from models import ADMIN, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, STAFF
 
 bp = Blueprint("cadets", __name__, url_prefix="/cadets")
 bp.register_blueprint(roster.bp)  # /cadets/import

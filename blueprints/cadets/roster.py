@@ -6,9 +6,8 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from blueprints.core.auth import ADMIN, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import AppError, Conflict, ValidationError
-from blueprints.core.operations.cadets import MAX_IMPORT
 from blueprints.core.roster import FIELD_LABELS, REQUIRED, guess_mapping
 from blueprints.core.roster_import import (
     commit_roster,
@@ -19,7 +18,9 @@ from blueprints.core.roster_import import (
     read_upload,
     seal_sheet,
 )
+from blueprints.core.validation import MAX_BULK
 from blueprints.pages_common import actor, back, form_page
+from models import ADMIN
 
 bp = Blueprint("roster", __name__, url_prefix="/import")
 
@@ -43,7 +44,7 @@ def _too_large(exc: RequestEntityTooLarge):
 
 
 def _upload_context() -> dict:
-    return {"labels": FIELD_LABELS, "required": REQUIRED, "max_rows": MAX_IMPORT}
+    return {"labels": FIELD_LABELS, "required": REQUIRED, "max_rows": MAX_BULK}
 
 
 @bp.route("", methods=["GET"])

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
 
-from blueprints.core.auth import STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import ValidationError
 from blueprints.core.operations.checkin import check_in, rotate_checkin_code, set_checkin_cutoff
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
 from blueprints.core.reads.training import get_training_day
 from blueprints.pages_common import actor, back, form_data
-from models import utcnow
+from models import CADET, STAFF, utcnow
 
 bp = Blueprint("checkin", __name__)
 
 
 @bp.route("/check-in/<id:day_id>")
-@page_route("cadet")
+@page_route(*CADET)
 def scan(day_id: int):
     try:
         page = check_in_page(actor(), request.args.get("t"), day_id, utcnow())
@@ -26,7 +26,7 @@ def scan(day_id: int):
 
 
 @bp.route("/check-in/<id:day_id>", methods=["POST"])
-@page_route("cadet")
+@page_route(*CADET)
 def confirm(day_id: int):
     token = request.form.get("t", "")
     try:

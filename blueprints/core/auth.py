@@ -30,7 +30,8 @@ from blueprints.core.lockout import (
     prune_now_and_then,
 )
 from blueprints.core.operations import unit_of_work
-from models import ApiToken, User, UserSettings, db, utcnow
+from blueprints.core.validation import MAX_ID
+from models import ANYONE, ApiToken, User, UserSettings, db, utcnow
 
 TOKEN_PREFIX = "mst_"
 _TOUCH_EVERY = timedelta(minutes=5)
@@ -64,7 +65,7 @@ def init_app(app: Flask) -> None:
         user_id, _, version = session_id.partition(":")
         if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
             return None  # includes sessions issued before session versions existed
-        if int(user_id) > 2**31 - 1:
+        if int(user_id) > MAX_ID:
             return None
         found = SESSION_USER_READ.get(int(user_id), lambda: _session_user(int(user_id)))
         if found is None or not found["is_active"] or found["session_version"] != int(version):
@@ -280,7 +281,7 @@ def api_route(*roles: str, prefetch: Callable[..., list] | None = None) -> Calla
             require_role(actor, roles)
             return view(actor, *args, **kwargs)
 
-        wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        wrapper.allowed_roles = roles or ANYONE
         wrapper.cached_list = getattr(prefetch, "cached_list", None)  # (Read, ListSpec) for the WSGI fast path
         return wrapper
 
@@ -298,11 +299,8 @@ def page_route(*roles: str) -> Callable:
             require_role(current_user, roles)
             return view(*args, **kwargs)
 
-        wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        wrapper.allowed_roles = roles or ANYONE
         return wrapper
 
     return decorator
 
-
-STAFF = ("admin", "training_staff")
-ADMIN = ("admin",)

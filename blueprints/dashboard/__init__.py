@@ -10,25 +10,26 @@ from blueprints.core.perf.dbinfo import explain_statement
 from blueprints.core.perf.page import dashboard_page
 from blueprints.core.perf.report import DashboardState
 from blueprints.core.perf.reset import reset_statistics
+from models import ADMIN
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin/performance")
 
 
 @bp.get("")
-@page_route("admin")
+@page_route(*ADMIN)
 def index():
     page = dashboard_page(DashboardState.from_args(request.args))
     return render_template("dashboard/index.html", page=page)
 
 
 @bp.get("/explain/<stmt_id>")
-@page_route("admin")
+@page_route(*ADMIN)
 def explain(stmt_id: str):
     return render_template("dashboard/explain.html", plan=explain_statement(stmt_id))
 
 
 @bp.post("/reset")
-@page_route("admin")
+@page_route(*ADMIN)
 def reset():
     if reset_statistics(current_user):
         flash("Performance statistics and cache counters were reset.", "success")

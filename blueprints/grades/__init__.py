@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from blueprints.core.auth import STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, iter_grades, list_grades
 from blueprints.pages_common import csv_response, csv_rows, list_state, render_table, table_page
 from grading import display_grade
+from models import STAFF
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
 

@@ -8,6 +8,7 @@ from flask_login import current_user
 from blueprints.core.auth import page_route
 from blueprints.core.reads.admin import get_settings
 from blueprints.pages_common import nav_links
+from models import CADET_ROLE
 
 bp = Blueprint("home", __name__)
 
@@ -20,6 +21,6 @@ def _page_helpers() -> dict:
 @bp.route("/")
 @page_route()
 def index():
-    if current_user.role == "cadet":
+    if current_user.role == CADET_ROLE:
         return redirect(url_for("account.me"))
     return render_template("home/index.html", user=current_user, settings=get_settings())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
 
-from blueprints.core.auth import ADMIN, STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.operations.merits import delete_merit
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.merits import MERIT_SPEC, list_merits
 from blueprints.pages_common import actor, back, list_state, table_page
+from models import ADMIN, STAFF
 
 bp = Blueprint("merits", __name__, url_prefix="/merits")
 

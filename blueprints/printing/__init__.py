@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
-from blueprints.core.auth import STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import Forbidden, ValidationError
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.printing import cadet_record, grade_sheet
 from blueprints.pages_common import text_arg
-from models import utcnow
+from models import STAFF, utcnow
 
 bp = Blueprint("printing", __name__, url_prefix="/print")
 

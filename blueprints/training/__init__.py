@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from blueprints.core.auth import ADMIN, STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import AppError, ValidationError, error_body
 from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
@@ -29,7 +29,7 @@ from blueprints.pages_common import (
     table_page,
 )
 from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
-from models import ATTENDANCE_STATUSES
+from models import ADMIN, ATTENDANCE_STATUSES, STAFF
 
 bp = Blueprint("training", __name__, url_prefix="/training-days")
 
