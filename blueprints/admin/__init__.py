@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import login_user
 
 from blueprints.core.auth import page_route
@@ -21,7 +22,7 @@ ROLE_CHOICES = [(r, r.replace("_", " ")) for r in ROLES]
 
 @bp.route("/users")
 @page_route(*ADMIN)
-def users():
+def users() -> ResponseReturnValue:
     state = list_state(USER_SPEC)
     return render_template("admin/users.html", table=table_page(state, list_users(state, clamp_page=True)),
                            roles=ROLE_CHOICES)
@@ -29,7 +30,7 @@ def users():
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def user_new():
+def user_new() -> ResponseReturnValue:
     back_to = next_url(url_for("admin.users"))
     if request.method == "GET":
         return form_page("admin/user_new.html", values={"role": STAFF_ROLE}, roles=ROLE_CHOICES,
@@ -43,7 +44,7 @@ def user_new():
 
 @bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def user_edit(user_id: int):
+def user_edit(user_id: int) -> ResponseReturnValue:
     back_to = next_url(url_for("admin.users"))
     if request.method == "GET":
         user = get_user(user_id)
@@ -60,7 +61,7 @@ def user_edit(user_id: int):
 
 @bp.route("/users/<id:user_id>/password", methods=["POST"])
 @page_route(*ADMIN)
-def user_password(user_id: int):
+def user_password(user_id: int) -> ResponseReturnValue:
     revoke_tokens = "revoke_tokens" in request.form
     try:
         user = reset_password(actor(), user_id, request.form.get("new_password", ""), revoke_tokens=revoke_tokens)
@@ -77,7 +78,7 @@ def user_password(user_id: int):
 
 @bp.route("/settings", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def settings():
+def settings() -> ResponseReturnValue:
     if request.method == "GET":
         return form_page("admin/settings.html", values=get_settings(), semesters=SEMESTERS)
     try:
@@ -89,7 +90,7 @@ def settings():
 
 @bp.route("/audit")
 @page_route(*ADMIN)
-def audit():
+def audit() -> ResponseReturnValue:
     state = list_state(AUDIT_SPEC)
     return render_template("admin/audit.html", table=table_page(state, list_audit_described(state, clamp_page=True)),
                            operations=AUDIT_OPERATIONS, options=audit_filter_options())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from blueprints.cadets import roster
 from blueprints.core.auth import page_route
@@ -75,7 +76,7 @@ def index() -> str:
 
 @bp.route("/export.csv")
 @page_route(*STAFF)
-def export():
+def export() -> ResponseReturnValue:
     state = list_state(CADET_SPEC)
     rows = csv_rows(iter_cadets(state), CSV_COLUMNS)
     return csv_response([name for name, _ in CSV_COLUMNS], rows, "cadets.csv")
@@ -83,7 +84,7 @@ def export():
 
 @bp.route("/export.xlsx")
 @page_route(*STAFF)
-def export_xlsx():
+def export_xlsx() -> ResponseReturnValue:
     """The CSV export's columns as a workbook; the roster import reads it back unchanged."""
     state = list_state(CADET_SPEC)
     body = write_xlsx([name for name, _ in CSV_COLUMNS], csv_rows(iter_cadets(state), CSV_COLUMNS))
@@ -93,7 +94,7 @@ def export_xlsx():
 
 @bp.route("/new", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def new():
+def new() -> ResponseReturnValue:
     back_to = next_url(url_for("cadets.index"))
     if request.method == "GET":
         return form_page("cadets/form.html", values={"status": "Ongoing"}, **_form_context(None, back_to))
@@ -107,7 +108,7 @@ def new():
 
 @bp.route("/<id:cadet_id>/edit", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def edit(cadet_id: int):
+def edit(cadet_id: int) -> ResponseReturnValue:
     back_to = next_url(url_for("cadets.show", cadet_id=cadet_id))
     if request.method == "GET":
         cadet = get_cadet(cadet_id)
@@ -125,13 +126,13 @@ def _form_context(cadet: dict | None, back_to: str) -> dict:
 
 @bp.route("/<id:cadet_id>")
 @page_route(*STAFF)
-def show(cadet_id: int):
+def show(cadet_id: int) -> ResponseReturnValue:
     return _cadet_page(cadet_id)
 
 
 @bp.route("/<id:cadet_id>/grades", methods=["POST"])
 @page_route(*ADMIN)
-def save_grades(cadet_id: int):
+def save_grades(cadet_id: int) -> ResponseReturnValue:
     try:
         update_grade(actor(), cadet_id, form_data(*GRADE_FIELDS), version=request.form.get("version") or None)
     except Conflict as exc:
@@ -144,7 +145,7 @@ def save_grades(cadet_id: int):
 
 @bp.route("/<id:cadet_id>/merits", methods=["POST"])
 @page_route(*STAFF)
-def add_merit(cadet_id: int):
+def add_merit(cadet_id: int) -> ResponseReturnValue:
     try:
         record_merit(actor(), {**form_data(*MERIT_FIELDS), "cadet_id": cadet_id})
     except ValidationError as exc:
@@ -154,7 +155,7 @@ def add_merit(cadet_id: int):
 
 
 def _cadet_page(cadet_id: int, *, grade_error=None, merit_error=None, grade_values=None, merit_values=None,
-                mine=None):
+                mine=None) -> ResponseReturnValue:
     """The cadet page; its forms post with ?next=<list> and return to the page itself (form `next`)."""
     cadet = get_cadet(cadet_id)
     error = grade_error or merit_error
@@ -172,7 +173,7 @@ def _cadet_page(cadet_id: int, *, grade_error=None, merit_error=None, grade_valu
 
 @bp.route("/bulk", methods=["POST"])
 @page_route(*ADMIN)
-def bulk():
+def bulk() -> ResponseReturnValue:
     action, back_to = request.form.get("action"), next_url(url_for("cadets.index"))
     if action not in ("archive", "restore"):
         raise BadRequest("Choose archive or restore.")

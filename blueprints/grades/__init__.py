@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from blueprints.core.auth import page_route
 from blueprints.core.reads.cadets import filter_options
@@ -48,6 +49,6 @@ def index() -> str:
 
 @bp.route("/export.csv")
 @page_route(*STAFF)
-def export():
+def export() -> ResponseReturnValue:
     state = list_state(GRADE_SPEC)
     return csv_response([name for name, _ in CSV_COLUMNS], csv_rows(iter_grades(state), CSV_COLUMNS), "grades.csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from blueprints.core.auth import page_route
@@ -20,7 +21,7 @@ def _page_helpers() -> dict:
 
 @bp.route("/")
 @page_route()
-def index():
+def index() -> ResponseReturnValue:
     if current_user.role == CADET_ROLE:
         return redirect(url_for("account.me"))
     return render_template("home/index.html", user=current_user, settings=get_settings())

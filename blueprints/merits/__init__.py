@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, url_for
+from flask.typing import ResponseReturnValue
 
 from blueprints.core.auth import page_route
 from blueprints.core.operations.merits import delete_merit
@@ -16,7 +17,7 @@ bp = Blueprint("merits", __name__, url_prefix="/merits")
 
 @bp.route("/")
 @page_route(*STAFF)
-def index():
+def index() -> ResponseReturnValue:
     state = list_state(MERIT_SPEC)
     table = table_page(state, list_merits(state, clamp_page=True))
     return render_template("merits/list.html", table=table, options=filter_options())
@@ -24,6 +25,6 @@ def index():
 
 @bp.route("/<id:log_id>/delete", methods=["POST"])
 @page_route(*ADMIN)
-def delete(log_id: int):
+def delete(log_id: int) -> ResponseReturnValue:
     delete_merit(actor(), log_id)
     return back(url_for("merits.index"), "Entry deleted; the cadet's totals were recounted.")
