@@ -13,6 +13,7 @@ from blueprints import register_blueprints
 from blueprints.api import fastpath
 from blueprints.core import assets, auth, cache, cli, database, errors, perf, security
 from blueprints.core.extensions import compress, csrf, migrate
+from blueprints.core.json_encoder import OrjsonProvider
 from blueprints.core.operations import held_days
 from config import ConfigError, load_config
 from models import db, include_in_autogenerate
@@ -20,6 +21,7 @@ from models import db, include_in_autogenerate
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.json = OrjsonProvider(app)  # one JSON encoder for the API, monitoring and error bodies
     app.config.update(load_config())
     app.config.update(config or {})
     trust_proxy(app)

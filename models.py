@@ -34,13 +34,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("admin", "training_staff", "cadet")
+ADMIN_ROLE, STAFF_ROLE, CADET_ROLE = "admin", "training_staff", "cadet"
+ROLES = (ADMIN_ROLE, STAFF_ROLE, CADET_ROLE)
+# Who may use a route (page_route, api_route), see a navigation link or is named in the API description.
+ADMIN = (ADMIN_ROLE,)
+STAFF = (ADMIN_ROLE, STAFF_ROLE)
+CADET = (CADET_ROLE,)
+ANYONE = ROLES
 CADET_STATUSES = ("Ongoing", "Completed", "Incomplete", "Failed", "Drop")
 GRADE_STATUSES = ("active", "INC", "DO", "T")
 MERIT_TYPES = ("merit", "demerit")
 ATTENDANCE_STATUSES = ("present", "absent", "late", "excused")
 AUDIT_OPERATIONS = ("CREATE", "UPDATE", "DELETE")
-PAGE_SIZES = (10, 25, 50, 100)
+PAGE_SIZES = (10, 25, 50, 100)  # a table page offers these; the largest is also the API's largest limit
+DEFAULT_PAGE_SIZE = 50
 REMARKS = ("Passed", "Failed", "Incomplete", "Dropped", "Deferred")
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -78,7 +85,7 @@ def new_checkin_nonce() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
+def _in(column: str, values: tuple[str | int, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
@@ -107,7 +114,7 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(80), unique=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(20), default="training_staff")
+    role: Mapped[str] = mapped_column(String(20), default=STAFF_ROLE)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     cadet_id: Mapped[int | None] = mapped_column(ForeignKey("cadets.id"), unique=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
@@ -127,20 +134,20 @@ class User(UserMixin, db.Model):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == ADMIN_ROLE
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("admin", "training_staff")
+        return self.role in STAFF
 
 
 class UserSettings(db.Model):
     __tablename__ = "user_settings"
-    __table_args__ = (CheckConstraint("page_size IN (10, 25, 50, 100)", name="page_size"),)
+    __table_args__ = (CheckConstraint(_in("page_size", PAGE_SIZES), name="page_size"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    page_size: Mapped[int] = mapped_column(Integer, default=50)
+    page_size: Mapped[int] = mapped_column(Integer, default=DEFAULT_PAGE_SIZE)
     dark_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     compact_mode: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
 
+from blueprints.core.errors import error_body
+from blueprints.core.json_encoder import dumps
 from models import ApiToken, AuditLog, Cadet, User, db
 from tests.factories import PASSWORD, make_cadets, make_user
 from tests.test_api_support import assert_error, body_of, call, count, tokens
@@ -149,3 +154,18 @@ def test_validation_failure_is_422_with_field_details(client, tok):
     res = call(client, "POST", "/api/cadets", tok["admin"], body={"student_id": "bad id!", "year_level": 9})
     details = assert_error(res, 422, "VALIDATION_ERROR")["details"]
     assert {"student_id", "first_name", "last_name", "year_level"} <= set(details)
+
+
+# --- one JSON encoder -----------------------------------------------------------------------------
+
+def test_error_bodies_and_returned_dicts_use_the_apis_encoder(app, client):
+    """Flask's own encoder would sort the keys, end with a newline, write times as HTTP dates and
+    Decimals as strings; every JSON answer is orjson with the API's conventions instead."""
+    res = client.get("/api/no-such-thing")
+    assert res.status_code == 404 and res.mimetype == "application/json"
+    assert res.data == dumps(error_body(404, "NOT_FOUND", res.get_json()["message"]))
+    assert res.data.startswith(b'{"error":true,"code":"NOT_FOUND"')
+    with app.test_request_context():
+        body = app.json.response({"z": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "a": Decimal("2"),
+                                  "b": Decimal("2.5")}).data
+    assert body == b'{"z":"2026-01-02T03:04:05+00:00","a":2,"b":2.5}'

@@ -6,6 +6,7 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user
 
 from blueprints.core.auth import page_route
@@ -16,7 +17,7 @@ from blueprints.core.reads.cadets import get_cadet
 from blueprints.core.reads.tokens import list_tokens
 from blueprints.core.validation import Field, validate
 from blueprints.pages.forms import actor, back, form_data
-from models import PAGE_SIZES
+from models import CADET, PAGE_SIZES
 
 bp = Blueprint("account", __name__, url_prefix=None)
 _TOKEN_NAME = Field("name", max_len=100)  # as the API checks it: no control characters (PostgreSQL refuses NUL)
@@ -24,13 +25,13 @@ _TOKEN_NAME = Field("name", max_len=100)  # as the API checks it: no control cha
 
 @bp.route("/account")
 @page_route()
-def profile():
+def profile() -> ResponseReturnValue:
     return _profile_page()
 
 
 @bp.route("/account/preferences", methods=["POST"])
 @page_route()
-def preferences():
+def preferences() -> ResponseReturnValue:
     try:
         update_preferences(actor(), form_data("page_size", checkboxes=("dark_mode", "compact_mode")))
     except ValidationError as exc:
@@ -40,7 +41,7 @@ def preferences():
 
 @bp.route("/account/password", methods=["POST"])
 @page_route()
-def password():
+def password() -> ResponseReturnValue:
     new, confirm = request.form.get("new_password", ""), request.form.get("confirm_password", "")
     try:
         if new != confirm:
@@ -52,7 +53,7 @@ def password():
     return back(url_for("account.profile"), "Password changed; your other sessions were signed out.")
 
 
-def _profile_page(status: int = 200, **context):
+def _profile_page(status: int = 200, **context) -> ResponseReturnValue:
     error = context.get("prefs_error") or context.get("password_error")
     return render_template("account/profile.html", page_sizes=PAGE_SIZES, **context), (
         error.status if error else status)
@@ -60,7 +61,7 @@ def _profile_page(status: int = 200, **context):
 
 @bp.route("/account/tokens", methods=["GET", "POST"])
 @page_route()
-def tokens():
+def tokens() -> ResponseReturnValue:
     if request.method == "GET":
         return _tokens_page()
     try:
@@ -74,12 +75,13 @@ def tokens():
 
 @bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
 @page_route()
-def token_revoke(token_id: int):
+def token_revoke(token_id: int) -> ResponseReturnValue:
     revoke_token(actor(), token_id)
     return back(url_for("account.tokens"), "Token revoked.")
 
 
-def _tokens_page(error: ValidationError | None = None, new_token: str | None = None, status: int = 200):
+def _tokens_page(error: ValidationError | None = None, new_token: str | None = None,
+                 status: int = 200) -> ResponseReturnValue:
     response = render_template("account/tokens.html", tokens=list_tokens(current_user.id), error=error,
                                new_token=new_token)
     headers = {"Cache-Control": "no-store"} if new_token else {}
@@ -87,8 +89,8 @@ def _tokens_page(error: ValidationError | None = None, new_token: str | None = N
 
 
 @bp.route("/me")
-@page_route("cadet")
-def me():
+@page_route(*CADET)
+def me() -> ResponseReturnValue:
     if current_user.cadet_id is None:
         raise NotFound("Your account is not linked to a cadet record yet; ask an admin.")
     return render_template("account/me.html", cadet=get_cadet(current_user.cadet_id))

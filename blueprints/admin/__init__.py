@@ -6,9 +6,10 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import login_user
 
-from blueprints.core.auth import ADMIN, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.operations.users import create_user, reset_password, update_user
@@ -17,7 +18,7 @@ from blueprints.core.reads.settings import get_settings
 from blueprints.core.reads.users import USER_SPEC, get_user, list_users
 from blueprints.pages.forms import actor, back, form_data, form_page, next_url
 from blueprints.pages.tables import list_state, table_page
-from models import AUDIT_OPERATIONS, ROLES, SEMESTERS
+from models import ADMIN, AUDIT_OPERATIONS, ROLES, SEMESTERS, STAFF_ROLE
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -26,7 +27,7 @@ ROLE_CHOICES = [(r, r.replace("_", " ")) for r in ROLES]
 
 @bp.route("/users")
 @page_route(*ADMIN)
-def users():
+def users() -> ResponseReturnValue:
     state = list_state(USER_SPEC)
     return render_template("admin/users.html", table=table_page(state, list_users(state, clamp_page=True)),
                            roles=ROLE_CHOICES)
@@ -34,10 +35,10 @@ def users():
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def user_new():
+def user_new() -> ResponseReturnValue:
     back_to = next_url(url_for("admin.users"))
     if request.method == "GET":
-        return form_page("admin/user_new.html", values={"role": "training_staff"}, roles=ROLE_CHOICES,
+        return form_page("admin/user_new.html", values={"role": STAFF_ROLE}, roles=ROLE_CHOICES,
                          back_to=back_to)
     try:
         create_user(actor(), form_data("username", "email", "role", "password", "cadet_id"))
@@ -48,7 +49,7 @@ def user_new():
 
 @bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def user_edit(user_id: int):
+def user_edit(user_id: int) -> ResponseReturnValue:
     back_to = next_url(url_for("admin.users"))
     if request.method == "GET":
         user = get_user(user_id)
@@ -65,7 +66,7 @@ def user_edit(user_id: int):
 
 @bp.route("/users/<id:user_id>/password", methods=["POST"])
 @page_route(*ADMIN)
-def user_password(user_id: int):
+def user_password(user_id: int) -> ResponseReturnValue:
     revoke_tokens = "revoke_tokens" in request.form
     try:
         user = reset_password(actor(), user_id, request.form.get("new_password", ""), revoke_tokens=revoke_tokens)
@@ -82,7 +83,7 @@ def user_password(user_id: int):
 
 @bp.route("/settings", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def settings():
+def settings() -> ResponseReturnValue:
     if request.method == "GET":
         return form_page("admin/settings.html", values=get_settings(), semesters=SEMESTERS)
     try:
@@ -94,7 +95,7 @@ def settings():
 
 @bp.route("/audit")
 @page_route(*ADMIN)
-def audit():
+def audit() -> ResponseReturnValue:
     state = list_state(AUDIT_SPEC)
     return render_template("admin/audit.html", table=table_page(state, list_audit_described(state, clamp_page=True)),
                            operations=AUDIT_OPERATIONS, options=audit_filter_options())

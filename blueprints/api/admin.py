@@ -7,10 +7,11 @@ from flask import Response
 from blueprints.api import bp
 from blueprints.api.listcache import cached_response
 from blueprints.api.responses import json_body, json_response, list_state, ok
-from blueprints.core.auth import ADMIN, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.operations.settings import update_settings
 from blueprints.core.reads.audit import AUDIT_SPEC, list_audit
 from blueprints.core.reads.settings import SETTINGS, get_settings
+from models import ADMIN
 
 
 @bp.get("/audit-logs")

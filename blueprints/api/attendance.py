@@ -6,11 +6,12 @@ from flask import Response
 
 from blueprints.api import bp
 from blueprints.api.responses import json_body, json_response, list_state, ok, read_back
-from blueprints.core.auth import STAFF, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.attendance import bulk_attendance, update_attendance
 from blueprints.core.operations.checkin import check_in
 from blueprints.core.reads.attendance import ATTENDANCE_SPEC, get_attendance, list_attendance
+from models import ANYONE, STAFF
 
 
 @bp.get("/attendance")
@@ -35,7 +36,7 @@ def attendance_bulk(actor) -> Response:
 
 
 @bp.post("/attendance/check-in")
-@api_route("admin", "training_staff", "cadet")
+@api_route(*ANYONE)
 @idempotent
 def attendance_check_in(actor) -> Response:
     """A kiosk or scanner script: staff send {token, student_id}; a cadet sends {token} for themselves."""

@@ -7,7 +7,7 @@ from flask import Response, url_for
 from blueprints.api import bp
 from blueprints.api.listcache import list_prefetch, list_response
 from blueprints.api.responses import created, json_body, ok, read_back
-from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.cadets import (
     archive_cadets,
@@ -17,6 +17,7 @@ from blueprints.core.operations.cadets import (
     update_cadet,
 )
 from blueprints.core.reads.cadets import CADET_SPEC, CADETS_LIST, get_cadet, list_cadets
+from models import ADMIN, STAFF
 
 
 @bp.get("/cadets")

@@ -31,6 +31,7 @@ from blueprints.core import cache
 from blueprints.core.auth import TOKEN_READ, bearer_token, token_hash, touch_due, well_formed
 from blueprints.core.cache import Read
 from blueprints.core.errors import AppError
+from blueprints.core.extensions import redis_handle
 from blueprints.core.liststate import ListSpec
 from blueprints.core.operations import held_days
 from blueprints.core.perf.recorder import served_without_flask
@@ -51,8 +52,8 @@ class FastPath:
         self.app = app
         self.next: Callable = app.wsgi_app
         self.routes = routes
+        self.client = redis_handle.for_app(app)
         with app.app_context():
-            self.client = cache.redis_client()
             self.database_url = str(db.engine.url)
         self.headers = app.extensions["muster_security_headers"]
         self.buffer = app.extensions.get("muster_perf") if app.config.get("MUSTER_MONITORING") else None

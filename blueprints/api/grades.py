@@ -10,11 +10,12 @@ from flask import Response, request
 from blueprints.api import bp
 from blueprints.api.listcache import list_prefetch, list_response
 from blueprints.api.responses import json_body, ok, read_back
-from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.errors import BadRequest
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.grades import bulk_update_grades, update_grade
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, get_grade_detail, list_grades
+from models import ADMIN, STAFF
 
 # The grade's ETag as any representation carries it: "v3" plain, "v3:gzip" after Flask-Compress
 # suffixed the coding, W/"v3" after a proxy weakened it, or just v3 / 3. All name version 3.

@@ -15,8 +15,9 @@ from typing import Any
 
 from flask import Response, request
 
-from blueprints.api.responses import dumps, list_state
+from blueprints.api.responses import list_state
 from blueprints.core.cache import Read
+from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec
 
 CACHE_CONTROL = "private, no-cache"  # per-token data: no shared caches; revalidate with the ETag

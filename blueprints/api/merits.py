@@ -6,10 +6,11 @@ from flask import Response
 
 from blueprints.api import bp
 from blueprints.api.responses import json_body, json_response, list_state, no_content, ok, read_back
-from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.merits import delete_merit, record_merit
 from blueprints.core.reads.merits import MERIT_SPEC, get_merit, list_merits
+from models import ADMIN, STAFF
 
 
 @bp.get("/merit-demerits")

@@ -12,7 +12,6 @@ from blueprints.api import bp
 from blueprints.api.grades import IF_MATCH_PATTERN
 from blueprints.api.responses import json_response
 from blueprints.api.schemas import ID, REQUESTS, RESPONSES, STR, envelope, list_parameters, obj, ref, single
-from blueprints.core.auth import ADMIN, STAFF
 from blueprints.core.liststate import ListSpec
 from blueprints.core.reads.attendance import ATTENDANCE_SPEC
 from blueprints.core.reads.audit import AUDIT_SPEC
@@ -20,8 +19,9 @@ from blueprints.core.reads.cadets import CADET_SPEC
 from blueprints.core.reads.grades import GRADE_SPEC
 from blueprints.core.reads.merits import MERIT_SPEC
 from blueprints.core.reads.training import TRAINING_DAY_SPEC
+from blueprints.core.validation import MAX_BULK
+from models import ADMIN, ANYONE, STAFF
 
-ANYONE = ("admin", "training_staff", "cadet")
 _ERRORS = {400: "Malformed request", 401: "No valid token", 403: "Role not allowed", 404: "Not found",
            409: "Conflict: duplicate or stale version", 413: "Body too large", 422: "Failed validation",
            429: "Rate limited / account locked"}
@@ -63,7 +63,7 @@ OPERATIONS = (
        response=single("Changed")),
     Op("post", "/cadets/bulk-restore", "cadets_bulk_restore", "Restore many cadets", roles=ADMIN, body="CadetIds",
        response=single("Changed")),
-    Op("post", "/cadets/import", "cadets_import", "Import up to 5,000 cadets, all or nothing", roles=ADMIN,
+    Op("post", "/cadets/import", "cadets_import", f"Import up to {MAX_BULK:,} cadets, all or nothing", roles=ADMIN,
        body="CadetImport", status=201, response=single("Created")),
     Op("get", "/grades", "grades_list", "The grades table", response=envelope("Cadet"), spec=GRADE_SPEC,
        cached=True),

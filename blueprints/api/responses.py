@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -12,26 +11,12 @@ from flask import Response, request
 from sqlalchemy.exc import DBAPIError
 
 from blueprints.core.errors import BadRequest, ValidationError
+from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.operations import in_request_transaction
 from models import db
 
 log = logging.getLogger(__name__)
-
-# Datetimes are stored as UTC; a naive one (never expected) is still written with its offset.
-_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # PostgreSQL SUM() of integers
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def dumps(payload: Any) -> bytes:
-    """Serialise to JSON bytes: ISO 8601 times with offset, numbers as numbers."""
-    return orjson.dumps(payload, default=_default, option=_OPTIONS)
-
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dumps(payload), status=status, headers=headers, mimetype="application/json")

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from blueprints.core.liststate import MAX_PAGE, ListSpec
+from blueprints.core.liststate import MAX_PAGE, MAX_PER_PAGE, ListSpec
 from blueprints.core.operations.attendance import BULK_FIELDS, RECORD_FIELDS
-from blueprints.core.operations.cadets import CADET_FIELDS, MAX_IMPORT
+from blueprints.core.operations.cadets import CADET_FIELDS
 from blueprints.core.operations.checkin import CHECK_IN_FIELDS
 from blueprints.core.operations.grades import GRADE_FIELDS
 from blueprints.core.operations.merits import MERIT_FIELDS
 from blueprints.core.operations.settings import SETTING_FIELDS
 from blueprints.core.operations.training import TRAINING_DAY_FIELDS
-from blueprints.core.validation import MAX_ID, Field
-from models import ATTENDANCE_STATUSES, AUDIT_OPERATIONS, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, ROLES
+from blueprints.core.validation import MAX_BULK, MAX_ID, Field
+from models import (
+    ATTENDANCE_STATUSES,
+    AUDIT_OPERATIONS,
+    CADET_STATUSES,
+    DEFAULT_PAGE_SIZE,
+    GRADE_STATUSES,
+    MERIT_TYPES,
+    ROLES,
+)
 
 Schema = dict[str, Any]
 ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -104,18 +112,18 @@ GRADE_ITEM = fields_schema([Field("cadet_id", "int", required=True, min=1, max=M
 REQUESTS: dict[str, Schema] = {
     "CadetInput": fields_schema(CADET_FIELDS, not_null=NOT_NULL),
     "CadetPatch": fields_schema(CADET_FIELDS, partial=True, not_null=NOT_NULL),
-    "CadetIds": obj({"ids": _id_list(MAX_IMPORT)}),
+    "CadetIds": obj({"ids": _id_list(MAX_BULK)}),
     "CadetImport": obj({"cadets": {"type": "array", "items": ref("CadetInput"), "minItems": 1,
-                                   "maxItems": MAX_IMPORT}}),
+                                   "maxItems": MAX_BULK}}),
     "GradePatch": fields_schema([*GRADE_FIELDS, VERSION], partial=True, not_null=NOT_NULL,
                                 **one_of_required(GRADE_NAMES)),
-    "GradeBulk": obj({"items": {"type": "array", "items": GRADE_ITEM, "minItems": 1, "maxItems": 5000}}),
+    "GradeBulk": obj({"items": {"type": "array", "items": GRADE_ITEM, "minItems": 1, "maxItems": MAX_BULK}}),
     "MeritInput": fields_schema(MERIT_FIELDS),
     "TrainingDayInput": fields_schema(TRAINING_DAY_FIELDS),
     "TrainingDayPatch": fields_schema(TRAINING_DAY_FIELDS, partial=True),
     "AttendancePatch": fields_schema(RECORD_FIELDS, partial=True, not_null=NOT_NULL,
                                      **one_of_required([f.name for f in RECORD_FIELDS])),
-    "AttendanceBulk": obj({**fields_schema(BULK_FIELDS)["properties"], "cadet_ids": _id_list(5000)},
+    "AttendanceBulk": obj({**fields_schema(BULK_FIELDS)["properties"], "cadet_ids": _id_list(MAX_BULK)},
                           ("training_day_id", "status", "cadet_ids")),
     "CheckIn": fields_schema(CHECK_IN_FIELDS),
     "SettingsInput": fields_schema(SETTING_FIELDS, partial=True, additionalProperties=False),
@@ -192,7 +200,8 @@ def single(name: str) -> Schema:
 def envelope(name: str) -> Schema:
     """The list envelope; next_after only with ?after=, total_is_estimate only for estimated totals."""
     return obj({"data": {"type": "array", "items": ref(name)}, "page": {"type": "integer", "minimum": 1},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "total": {"type": "integer", "minimum": 0},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                "total": {"type": "integer", "minimum": 0},
                 "next_after": null(ID), "total_is_estimate": BOOL}, ("data", "page", "limit", "total"))
 
 
@@ -207,8 +216,8 @@ def list_parameters(spec: ListSpec) -> list[Schema]:
     sorts = sorted(spec.sorts)
     params = [
         ("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "Page number, from 1."),
-        ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
-         "Rows per page; above 100 is clamped to 100."),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE_SIZE},
+         f"Rows per page; above {MAX_PER_PAGE} is clamped to {MAX_PER_PAGE}."),
         ("sort", {"type": "string", "enum": sorts + [f"-{s}" for s in sorts]},
          f"Sort key, '-' for descending; default {spec.default_sort}."),
         ("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},

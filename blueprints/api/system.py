@@ -10,34 +10,35 @@ from blueprints.core.auth import api_route
 from blueprints.core.monitoring.dbinfo import cache_report, database_report, health
 from blueprints.core.monitoring.report import DashboardState, endpoint_metrics, slow_query_report
 from blueprints.core.operations.statistics import reset_statistics
+from models import ADMIN
 
 
 @bp.get("/system/slow-queries")
-@api_route("admin")
+@api_route(*ADMIN)
 def slow_queries(actor):
     return {"data": slow_query_report(request.args.get("window", "1h"))}
 
 
 @bp.post("/system/slow-queries/reset")
-@api_route("admin")
+@api_route(*ADMIN)
 def reset_slow_queries(actor):
     return {"data": {"reset": True, "store_cleared": reset_statistics(actor)}}
 
 
 @bp.get("/cache/stats")
-@api_route("admin")
+@api_route(*ADMIN)
 def cache_stats(actor):
     return {"data": cache_report()}
 
 
 @bp.get("/metrics/database")
-@api_route("admin")
+@api_route(*ADMIN)
 def database_metrics(actor):
     return {"data": database_report()}
 
 
 @bp.get("/metrics")
-@api_route("admin")
+@api_route(*ADMIN)
 def metrics(actor):
     return {"data": endpoint_metrics(DashboardState.from_args(request.args))}
 

@@ -7,10 +7,11 @@ from flask import Response, url_for
 from blueprints.api import bp
 from blueprints.api.listcache import list_prefetch, list_response
 from blueprints.api.responses import created, json_body, no_content, ok, read_back
-from blueprints.core.auth import ADMIN, STAFF, api_route
+from blueprints.core.auth import api_route
 from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
 from blueprints.core.reads.training import TRAINING_DAY_SPEC, TRAINING_DAYS_LIST, get_training_day, list_training_days
+from models import ADMIN, STAFF
 
 
 @bp.get("/training-days")

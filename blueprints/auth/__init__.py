@@ -6,6 +6,7 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from blueprints.core.auth import authenticate
@@ -25,7 +26,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @sign_in
-def login():
+def login() -> ResponseReturnValue:
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")))
     error, status = None, 200
@@ -44,7 +45,7 @@ def login():
 
 
 @bp.route("/logout", methods=["POST"])
-def logout():
+def logout() -> ResponseReturnValue:
     if current_user.is_authenticated:
         sign_out(actor())  # ends copies of this cookie and other sessions too
     logout_user()

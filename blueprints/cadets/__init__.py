@@ -8,12 +8,12 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from blueprints.cadets import roster
-from blueprints.core.auth import ADMIN, STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import BadRequest, Conflict, ValidationError
 from blueprints.core.liststate import ListState
-from blueprints.core.operations.cadets import MAX_IMPORT as MAX_BULK
 from blueprints.core.operations.cadets import archive_cadets, create_cadet, restore_cadets, update_cadet
 from blueprints.core.operations.grades import update_grade
 from blueprints.core.operations.merits import record_merit
@@ -28,11 +28,12 @@ from blueprints.core.reads.cadets import (
     matching_cadet_ids,
 )
 from blueprints.core.roster import write_xlsx
+from blueprints.core.validation import MAX_BULK
 from blueprints.pages.csv_export import csv_response, csv_rows
 from blueprints.pages.forms import actor, back, checked_ids, form_data, form_page, next_url, plural, safe_next, this_url
 from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
-from models import CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES
+from models import ADMIN, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, STAFF
 
 bp = Blueprint("cadets", __name__, url_prefix="/cadets")
 bp.register_blueprint(roster.bp)  # /cadets/import
@@ -65,7 +66,7 @@ def index() -> str:
 
 @bp.route("/export.csv")
 @page_route(*STAFF)
-def export():
+def export() -> ResponseReturnValue:
     state = list_state(CADET_SPEC)
     rows = csv_rows(iter_cadets(state), CSV_COLUMNS)
     return csv_response([name for name, _ in CSV_COLUMNS], rows, "cadets.csv")
@@ -73,7 +74,7 @@ def export():
 
 @bp.route("/export.xlsx")
 @page_route(*STAFF)
-def export_xlsx():
+def export_xlsx() -> ResponseReturnValue:
     """The CSV export's columns as a workbook; the roster import reads it back unchanged."""
     state = list_state(CADET_SPEC)
     body = write_xlsx([name for name, _ in CSV_COLUMNS], csv_rows(iter_cadets(state), CSV_COLUMNS))
@@ -83,7 +84,7 @@ def export_xlsx():
 
 @bp.route("/new", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def new():
+def new() -> ResponseReturnValue:
     back_to = next_url(url_for("cadets.index"))
     if request.method == "GET":
         return form_page("cadets/form.html", values={"status": "Ongoing"}, **_form_context(None, back_to))
@@ -97,7 +98,7 @@ def new():
 
 @bp.route("/<id:cadet_id>/edit", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def edit(cadet_id: int):
+def edit(cadet_id: int) -> ResponseReturnValue:
     back_to = next_url(url_for("cadets.show", cadet_id=cadet_id))
     if request.method == "GET":
         cadet = get_cadet(cadet_id)
@@ -115,13 +116,13 @@ def _form_context(cadet: dict | None, back_to: str) -> dict:
 
 @bp.route("/<id:cadet_id>")
 @page_route(*STAFF)
-def show(cadet_id: int):
+def show(cadet_id: int) -> ResponseReturnValue:
     return _cadet_page(cadet_id)
 
 
 @bp.route("/<id:cadet_id>/grades", methods=["POST"])
 @page_route(*ADMIN)
-def save_grades(cadet_id: int):
+def save_grades(cadet_id: int) -> ResponseReturnValue:
     try:
         update_grade(actor(), cadet_id, form_data(*GRADE_FIELDS), version=request.form.get("version") or None)
     except Conflict as exc:
@@ -134,7 +135,7 @@ def save_grades(cadet_id: int):
 
 @bp.route("/<id:cadet_id>/merits", methods=["POST"])
 @page_route(*STAFF)
-def add_merit(cadet_id: int):
+def add_merit(cadet_id: int) -> ResponseReturnValue:
     try:
         record_merit(actor(), {**form_data(*MERIT_FIELDS), "cadet_id": cadet_id})
     except ValidationError as exc:
@@ -144,7 +145,7 @@ def add_merit(cadet_id: int):
 
 
 def _cadet_page(cadet_id: int, *, grade_error=None, merit_error=None, grade_values=None, merit_values=None,
-                mine=None):
+                mine=None) -> ResponseReturnValue:
     """The cadet page; its forms post with ?next=<list> and return to the page itself (form `next`)."""
     cadet = get_cadet(cadet_id)
     error = grade_error or merit_error
@@ -162,7 +163,7 @@ def _cadet_page(cadet_id: int, *, grade_error=None, merit_error=None, grade_valu
 
 @bp.route("/bulk", methods=["POST"])
 @page_route(*ADMIN)
-def bulk():
+def bulk() -> ResponseReturnValue:
     action, back_to = request.form.get("action"), next_url(url_for("cadets.index"))
     if action not in ("archive", "restore"):
         raise BadRequest("Choose archive or restore.")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from blueprints.core.auth import ADMIN, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import AppError, Conflict, ValidationError
-from blueprints.core.operations.cadets import MAX_IMPORT
 from blueprints.core.roster import FIELD_LABELS, REQUIRED, guess_mapping
 from blueprints.core.roster_import import (
     commit_roster,
@@ -19,7 +19,9 @@ from blueprints.core.roster_import import (
     read_upload,
     seal_sheet,
 )
+from blueprints.core.validation import MAX_BULK
 from blueprints.pages.forms import actor, back, form_page
+from models import ADMIN
 
 bp = Blueprint("roster", __name__, url_prefix="/import")
 
@@ -32,7 +34,7 @@ def _allow_sealed_sheet(endpoint, values) -> None:
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def _too_large(exc: RequestEntityTooLarge):
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
     limit = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
     sent = f"{request.content_length / (1024 * 1024):.1f} MB" if request.content_length else "too large"
     message = (f"The file is too large ({sent}); the limit is {limit:g} MB. Save only the roster sheet, "
@@ -43,18 +45,18 @@ def _too_large(exc: RequestEntityTooLarge):
 
 
 def _upload_context() -> dict:
-    return {"labels": FIELD_LABELS, "required": REQUIRED, "max_rows": MAX_IMPORT}
+    return {"labels": FIELD_LABELS, "required": REQUIRED, "max_rows": MAX_BULK}
 
 
 @bp.route("", methods=["GET"])
 @page_route(*ADMIN)
-def upload_form():
+def upload_form() -> ResponseReturnValue:
     return form_page("cadets/import.html", **_upload_context())
 
 
 @bp.route("", methods=["POST"])
 @page_route(*ADMIN)
-def upload():
+def upload() -> ResponseReturnValue:
     try:
         sheet = read_upload(request.files.get("file"))
     except ValidationError as exc:
@@ -64,7 +66,7 @@ def upload():
 
 @bp.route("/review", methods=["POST"])
 @page_route(*ADMIN)
-def review():
+def review() -> ResponseReturnValue:
     sheet = open_sheet(request.form.get("sheet", ""), current_user.id)
     mapping = mapping_from_form(request.form, len(sheet.headers))
     on_existing = request.form.get("on_existing", "skip")
@@ -77,7 +79,7 @@ def review():
     return back(url_for("cadets.index"), import_summary(sheet.filename, result))
 
 
-def _review_page(preview, error: AppError | None = None):
+def _review_page(preview, error: AppError | None = None) -> ResponseReturnValue:
     sealed = seal_sheet(preview.sheet, current_user.id)
     status = error.status if error else 200  # the upload itself was fine; row problems are shown, not refused
     return render_template("cadets/import_review.html", preview=preview, sealed=sealed, labels=FIELD_LABELS,

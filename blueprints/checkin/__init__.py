@@ -6,21 +6,22 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
-from blueprints.core.auth import STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import ValidationError
 from blueprints.core.operations.checkin import check_in, rotate_checkin_code, set_checkin_cutoff
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
 from blueprints.core.reads.training import get_training_day
 from blueprints.pages.forms import actor, back, form_data
-from models import utcnow
+from models import CADET, STAFF, utcnow
 
 bp = Blueprint("checkin", __name__)
 
 
 @bp.route("/check-in/<id:day_id>")
-@page_route("cadet")
-def scan(day_id: int):
+@page_route(*CADET)
+def scan(day_id: int) -> ResponseReturnValue:
     try:
         page = check_in_page(actor(), request.args.get("t"), day_id, utcnow())
     except CheckInRefused as exc:
@@ -29,8 +30,8 @@ def scan(day_id: int):
 
 
 @bp.route("/check-in/<id:day_id>", methods=["POST"])
-@page_route("cadet")
-def confirm(day_id: int):
+@page_route(*CADET)
+def confirm(day_id: int) -> ResponseReturnValue:
     token = request.form.get("t", "")
     try:
         done = check_in(actor(), {"token": token}, day_id=day_id)
@@ -42,26 +43,26 @@ def confirm(day_id: int):
     return back(url_for("checkin.scan", day_id=day_id, t=token), message)
 
 
-def _refused(exc: CheckInRefused):
+def _refused(exc: CheckInRefused) -> ResponseReturnValue:
     return render_template("checkin/refused.html", message=exc.message), exc.status
 
 
 @bp.route("/training-days/<id:day_id>/qr")
 @page_route(*STAFF)
-def qr(day_id: int):
+def qr(day_id: int) -> ResponseReturnValue:
     return _qr_page(day_id)
 
 
 @bp.route("/training-days/<id:day_id>/qr/rotate", methods=["POST"])
 @page_route(*STAFF)
-def rotate(day_id: int):
+def rotate(day_id: int) -> ResponseReturnValue:
     rotate_checkin_code(actor(), day_id)
     return back(url_for("checkin.qr", day_id=day_id), "New code made; earlier codes no longer work.")
 
 
 @bp.route("/training-days/<id:day_id>/qr/cutoff", methods=["POST"])
 @page_route(*STAFF)
-def cutoff(day_id: int):
+def cutoff(day_id: int) -> ResponseReturnValue:
     try:
         set_checkin_cutoff(actor(), day_id, form_data("checkin_cutoff"))
     except ValidationError as exc:
@@ -69,7 +70,7 @@ def cutoff(day_id: int):
     return back(url_for("checkin.qr", day_id=day_id), "Late cut-off saved.")
 
 
-def _qr_page(day_id: int, error: ValidationError | None = None):
+def _qr_page(day_id: int, error: ValidationError | None = None) -> ResponseReturnValue:
     values = request.form.to_dict() if error else {}
     return render_template("training/qr.html", day=get_training_day(day_id), code=get_checkin_code(day_id),
                            errors=error.details if error else {}, values=values), error.status if error else 200

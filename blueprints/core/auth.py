@@ -32,7 +32,8 @@ from blueprints.core.operations.lockout import (
     prune_now_and_then,
 )
 from blueprints.core.operations.tokens import TOKEN_PREFIX, record_token_use, token_hash
-from models import ApiToken, User, UserSettings, db, utcnow
+from blueprints.core.validation import MAX_ID
+from models import ANYONE, ApiToken, User, UserSettings, db, utcnow
 
 _TOUCH_EVERY = timedelta(minutes=5)
 TOKEN_READ = Read("users:token", ("users",))
@@ -65,7 +66,7 @@ def init_app(app: Flask) -> None:
         user_id, _, version = session_id.partition(":")
         if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
             return None  # includes sessions issued before session versions existed
-        if int(user_id) > 2**31 - 1:
+        if int(user_id) > MAX_ID:
             return None
         found = SESSION_USER_READ.get(int(user_id), lambda: _session_user(int(user_id)))
         if found is None or not found["is_active"] or found["session_version"] != int(version):
@@ -252,7 +253,7 @@ def api_route(*roles: str, prefetch: Callable[..., list] | None = None) -> Calla
             require_role(actor, roles)
             return view(actor, *args, **kwargs)
 
-        wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        wrapper.allowed_roles = roles or ANYONE
         wrapper.cached_list = getattr(prefetch, "cached_list", None)  # (Read, ListSpec) for the WSGI fast path
         return wrapper
 
@@ -270,11 +271,8 @@ def page_route(*roles: str) -> Callable:
             require_role(current_user, roles)
             return view(*args, **kwargs)
 
-        wrapper.allowed_roles = roles or ("admin", "training_staff", "cadet")
+        wrapper.allowed_roles = roles or ANYONE
         return wrapper
 
     return decorator
 
-
-STAFF = ("admin", "training_staff")
-ADMIN = ("admin",)

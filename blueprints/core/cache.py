@@ -3,7 +3,9 @@
 A cached value is stored with the generations of the domains it was built from. A read fetches
 those generations and the value in one round trip; any mismatch is a miss. Clearing a domain is one
 INCR, so bulk writes clear exactly like single ones and every process sees it at once.
-Flask-Caching configures the backend: Redis when REDIS_URL is set, else its in-process cache.
+With REDIS_URL the cache talks to the app's own Redis client (extensions.redis_handle) and stores
+plain JSON entries (cache_entry: never pickles; an unreadable entry is an error and a miss). Without
+it, Flask-Caching's in-process cache holds the Python values.
 
 Each cached read is declared once as a `Read` (its name and the domains it depends on); the API's
 response cache and the pages' table cache derive their entries from it, so they cannot disagree
@@ -16,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +28,8 @@ import redis
 from flask import Flask, current_app, g
 from sqlalchemy import select
 
-from blueprints.core.extensions import cache
+from blueprints.core.cache_entry import Unreadable, pack, unpack
+from blueprints.core.extensions import cache, redis_handle
 from models import CacheClear, db, utcnow
 
 log = logging.getLogger(__name__)
@@ -65,24 +67,11 @@ class Read:
 
 
 def init_app(app: Flask) -> None:
-    url = app.config.get("REDIS_URL")
-    timeout = app.config["REDIS_SOCKET_TIMEOUT"]
-    if url:
-        config = {
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": url,
-            "CACHE_KEY_PREFIX": "",
-            "CACHE_OPTIONS": {"socket_timeout": timeout, "socket_connect_timeout": timeout},
-        }
-    else:
-        config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 5000}
-    cache.init_app(app, config={**config, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TTL})
-
-
-def redis_client() -> redis.Redis | None:
-    """The shared Redis client, or None when running embedded."""
-    backend = cache.cache
-    return getattr(backend, "_write_client", None)
+    """Bind the app's Redis client; without REDIS_URL, the in-process cache instead."""
+    redis_handle.init_app(app)
+    if not app.config.get("REDIS_URL"):
+        cache.init_app(app, config={"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 5000,
+                                    "CACHE_DEFAULT_TIMEOUT": DEFAULT_TTL})
 
 
 def enabled() -> bool:
@@ -152,7 +141,7 @@ def _start_maintenance(app: Flask) -> None:
 
 def flush_stats() -> None:
     """Move this process's counts into Redis (kept in memory when Redis is unset or down)."""
-    client = redis_client()
+    client = redis_handle.client()
     with _local_lock:
         if client is None or not _unflushed:
             return
@@ -175,7 +164,7 @@ def stats() -> dict[str, dict[str, int]]:
     mine = _stats_key()
     with _local_lock:
         raw: dict[str, int] = {field: n for (key, field), n in _unflushed.items() if key == mine}
-    client = redis_client()
+    client = redis_handle.client()
     if client is not None:
         try:
             for field, value in client.hgetall(_stats_key()).items():
@@ -195,7 +184,7 @@ def reset_stats() -> None:
     with _local_lock:
         for slot in [slot for slot in _unflushed if slot[0] == mine]:
             del _unflushed[slot]
-    client = redis_client()
+    client = redis_handle.client()
     if client is not None:
         try:
             client.delete(_stats_key())
@@ -219,7 +208,7 @@ def _flush_pending() -> bool:
 
 
 def _bump(domains: Iterable[str]) -> None:
-    client = redis_client()
+    client = redis_handle.client()
     if client is not None:
         pipe = client.pipeline(transaction=False)
         for domain in domains:
@@ -258,7 +247,7 @@ def _record_failed_clear(domains: Iterable[str]) -> None:
 
 def apply_failed_clears() -> int:
     """Apply the clears that any process recorded while Redis was unreachable; returns how many."""
-    if redis_client() is None:
+    if redis_handle.client() is None:
         return 0
     table = CacheClear.__table__
     with db.engine.begin() as conn:
@@ -280,9 +269,9 @@ def prefetch(*entries: tuple[Read, Any]) -> None:
     domains = sorted({d for ds in keys.values() for d in ds})
     try:
         found = _mget([_gen_key(d) for d in domains] + list(keys))
-    except (redis.RedisError, OSError, pickle.UnpicklingError):
+        gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
+    except (redis.RedisError, OSError, ValueError):
         return  # cached() will try again and count the error
-    gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
     stored = g.setdefault("cache_prefetched", {})
     for (key, key_domains), value in zip(keys.items(), found[len(domains):], strict=True):
         stored[key] = (tuple(gens[d] for d in key_domains), value)
@@ -300,8 +289,8 @@ def current_values(app: Flask, client: redis.Redis, entries: list[tuple[Read, An
     try:
         found = client.mget([f"{prefix}:gen:{d}" for d in domains] + keys)
         gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
-        stored = [pickle.loads(blob) if blob is not None else None for blob in found[len(domains):]]
-    except (redis.RedisError, OSError, pickle.UnpicklingError, ValueError, TypeError):
+        stored = [unpack(blob) if blob is not None else None for blob in found[len(domains):]]
+    except (redis.RedisError, OSError, ValueError):  # Unreadable is a ValueError
         return None
     for (read, _), entry in zip(entries, stored, strict=True):
         if entry is None or entry[0] != tuple(gens[d] for d in read.domains):
@@ -310,12 +299,30 @@ def current_values(app: Flask, client: redis.Redis, entries: list[tuple[Read, An
     return [entry[1] for entry in stored]
 
 
+UNREADABLE = object()  # a stored blob that is not one of our entries: counted as an error, rebuilt
+
+
+def _entry(blob: bytes | None) -> tuple[tuple[int, ...], Any] | object | None:
+    """A stored Redis entry as (generations, value); None when absent, UNREADABLE when not ours."""
+    if blob is None:
+        return None
+    try:
+        return unpack(blob)
+    except Unreadable as exc:
+        log.warning("cache: refused an unreadable entry (%s)", exc)
+        return UNREADABLE
+
+
+def _current(stored: Any, gens: tuple[int, ...]) -> bool:
+    return type(stored) is tuple and stored[0] == gens
+
+
 def _mget(keys: list[str]) -> list[Any]:
-    """Raw values of the keys, unpickled (Redis) or as stored (in-process)."""
-    client = redis_client()
+    """Values of the keys: data entries decoded (Redis) or as stored (in-process), the rest raw."""
+    client = redis_handle.client()
     if client is None:
         return list(cache.get_many(*keys))
-    return [pickle.loads(blob) if blob is not None and key.startswith(_prefix() + ":data:") else blob
+    return [_entry(blob) if key.startswith(_prefix() + ":data:") else blob
             for key, blob in zip(keys, client.mget(keys), strict=True)]
 
 
@@ -325,19 +332,18 @@ def _read(key: str, domains: tuple[str, ...]) -> tuple[tuple[int, ...], Any]:
     if prefetched and key in prefetched:
         return prefetched.pop(key)  # once: a rebuild's double check asks the store again
     gen_keys = [_gen_key(d) for d in domains]
-    client = redis_client()
+    client = redis_handle.client()
     if client is not None:
         *gens, blob = client.mget([*gen_keys, key])
-        current = tuple(int(x or 0) for x in gens)
-        return current, (pickle.loads(blob) if blob is not None else None)
+        return tuple(int(x or 0) for x in gens), _entry(blob)
     found = cache.get_many(*gen_keys, key)
     return tuple(int(x or 0) for x in found[:-1]), found[-1]
 
 
 def _write(key: str, gens: tuple[int, ...], value: Any, ttl: int) -> None:
-    client = redis_client()
+    client = redis_handle.client()
     if client is not None:
-        client.set(key, pickle.dumps((gens, value), protocol=pickle.HIGHEST_PROTOCOL), ex=ttl)
+        client.set(key, pack(gens, value), ex=ttl)
     else:
         cache.set(key, (gens, value), timeout=ttl)
 
@@ -355,19 +361,19 @@ def cached(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], T
     key = make_key(name, args)
     try:
         gens, stored = _read(key, domains)
-    except (redis.RedisError, OSError, pickle.UnpicklingError):
+    except (redis.RedisError, OSError, ValueError):  # ValueError: a generation that is not a number
         log.warning("cache: read failed for %s, serving from the database", name)
         _count("error", primary)
         return build()
-    if stored is not None and stored[0] == gens:
+    if _current(stored, gens):
         _count("hit", primary)
         return stored[1]
-    _count("miss", primary)
+    _count("error" if stored is UNREADABLE else "miss", primary)
     return _rebuild(key, gens, domains, ttl, build)
 
 
 def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int, build: Callable[[], T]) -> T:
-    client = redis_client()
+    client = redis_handle.client()
     lock_key = f"{key}:lock"
     try:
         if client is not None:
@@ -385,16 +391,18 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
         # Double-checked: a builder that held the lock before us may have just written it.
         try:
             current, stored = _read(key, domains)
-        except (redis.RedisError, OSError, pickle.UnpicklingError):
+        except (redis.RedisError, OSError, ValueError):
             log.warning("cache: read failed for %s, serving from the database", key)
             return build()
-        if stored is not None and stored[0] == current:
+        if _current(stored, current):
             return stored[1]
         value = build()
         try:
             _write(key, current, value, ttl)
         except (redis.RedisError, OSError):
             log.warning("cache: write failed for %s", key)
+        except TypeError:  # a value with no plain form: a bug in the read, but never the caller's error
+            log.exception("cache: %s cannot be stored as plain data", key)
         return value
     finally:
         _release(client, lock_key, key)
@@ -406,7 +414,7 @@ def _build_lock(key: str) -> threading.Lock:
 
 def _wait_for(key: str, gens: tuple[int, ...], domains: tuple[str, ...]) -> tuple | None:
     """Poll for another request's rebuild (Redis), or take the lock after it (in-process)."""
-    client = redis_client()
+    client = redis_handle.client()
     if client is None:
         return None  # acquire() above already waited as long as we are willing to
     deadline = time.monotonic() + _WAIT_FOR_BUILDER
@@ -414,9 +422,9 @@ def _wait_for(key: str, gens: tuple[int, ...], domains: tuple[str, ...]) -> tupl
         time.sleep(0.005)
         try:
             current, stored = _read(key, domains)
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError, ValueError):
             return None
-        if stored is not None and stored[0] == current:
+        if _current(stored, current):
             return stored
     return None
 

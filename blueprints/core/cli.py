@@ -16,7 +16,7 @@ from blueprints.core.operations.held_days import refresh_held_days
 from blueprints.core.operations.tokens import issue_token
 from blueprints.core.operations.users import create_user
 from blueprints.core.seed import seed
-from models import Cadet, User, db
+from models import ADMIN_ROLE, CADET_ROLE, ROLES, STAFF_ROLE, Cadet, User, db
 
 
 def init_app(app: Flask) -> None:
@@ -52,7 +52,7 @@ def seed_command(cadets: int, days: int, seed_value: int) -> None:
 
 @click.command("create-user")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "training_staff", "cadet"]), default="training_staff")
+@click.option("--role", type=click.Choice(ROLES), default=STAFF_ROLE)
 @click.option("--email", default=None)
 @click.option("--cadet-id", type=int, default=None, help="The cadet record a cadet account belongs to (required "
               "with --role cadet).")
@@ -60,7 +60,7 @@ def seed_command(cadets: int, days: int, seed_value: int) -> None:
 def create_user_command(username: str, role: str, email: str | None, cadet_id: int | None,
                         password_stdin: bool) -> None:
     """Create a user; the password comes from a prompt or standard input, never the command line."""
-    if role == "cadet" and cadet_id is None:  # say so before asking for a password
+    if role == CADET_ROLE and cadet_id is None:  # say so before asking for a password
         raise click.UsageError("A cadet account must be linked to its cadet record: add --cadet-id <id> "
                                "(the number in the cadet's page address, /cadets/<id>).")
     if password_stdin:
@@ -102,14 +102,14 @@ def ensure_demo_command(cadets: int, days: int) -> None:
         raise click.ClickException("Demo data is only created in development.")
     seed(cadets, days, 1)
     click.echo("Demo accounts (shown once; change them on the Profile page):")
-    for username, role in (("admin", "admin"), ("staff", "training_staff")):
+    for username, role in (("admin", ADMIN_ROLE), ("staff", STAFF_ROLE)):
         password = secrets.token_urlsafe(9)
         create_user(None, {"username": username, "email": f"{username}@muster.local", "role": role,
                            "password": password})
         click.echo(f"  {username:6} / {password}   ({role})")
     cadet_id = db.session.scalar(select(func.min(Cadet.id)))
     password = secrets.token_urlsafe(9)
-    create_user(None, {"username": "cadet", "email": "cadet@muster.local", "role": "cadet",
+    create_user(None, {"username": "cadet", "email": "cadet@muster.local", "role": CADET_ROLE,
                        "password": password, "cadet_id": cadet_id})
     click.echo(f"  cadet  / {password}   (cadet, linked to cadet #{cadet_id})")
 

@@ -15,11 +15,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from blueprints.core.errors import BadRequest
 from blueprints.core.validation import MAX_ID, has_control_chars, parse_date, parse_whole
+from models import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 MAX_PAGE = 10**9 - 1  # far past any table's last page, and still a small number to multiply
-MAX_PER_PAGE = 100
-DEFAULT_PER_PAGE = 50
-PER_PAGE_CHOICES = (10, 25, 50, 100)
+MAX_PER_PAGE = max(PAGE_SIZES)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -82,7 +81,7 @@ class ListSpec:
 class ListState:
     spec: ListSpec = field(repr=False, compare=False)
     page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
+    per_page: int = DEFAULT_PAGE_SIZE
     sort: str = ""
     desc: bool = False
     search: str = ""
@@ -133,7 +132,7 @@ class ListState:
         args: Mapping[str, str],
         spec: ListSpec,
         *,
-        default_per_page: int = DEFAULT_PER_PAGE,
+        default_per_page: int = DEFAULT_PAGE_SIZE,
         strict: bool = False,
         size_param: str = "per_page",
     ) -> ListState:

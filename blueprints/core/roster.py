@@ -26,7 +26,7 @@ from openpyxl.styles import Font
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from blueprints.core.errors import ValidationError
-from blueprints.core.operations.cadets import MAX_IMPORT
+from blueprints.core.validation import MAX_BULK
 
 log = logging.getLogger(__name__)
 MAX_COLUMNS = 100
@@ -137,8 +137,8 @@ def _xlsx_grid(data: bytes) -> _Grid:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         index, sheet_name = _first_worksheet(book)
         sheet = book.get_sheet_by_index(index)
-        if sheet.total_height > MAX_IMPORT + 1000 or sheet.total_width > MAX_COLUMNS:
-            raise _bad_file(f"The sheet “{sheet_name}” is too big: at most {MAX_IMPORT:,} cadets and "
+        if sheet.total_height > MAX_BULK + 1000 or sheet.total_width > MAX_COLUMNS:
+            raise _bad_file(f"The sheet “{sheet_name}” is too big: at most {MAX_BULK:,} cadets and "
                             f"{MAX_COLUMNS} columns can be read.")
         cells = sheet.to_python(skip_empty_area=False)
         merged = sheet.merged_cell_ranges or []
@@ -274,8 +274,8 @@ def _sheet(filename: str, grid: _Grid) -> Sheet:
                 flags[f"{len(rows)}:{c}"] = problem
         rows.append(texts)
         numbers.append(r + 1)
-        if len(rows) > MAX_IMPORT:
-            raise _bad_file(f"“{filename}” has more than {MAX_IMPORT:,} cadets; import at most {MAX_IMPORT:,} "
+        if len(rows) > MAX_BULK:
+            raise _bad_file(f"“{filename}” has more than {MAX_BULK:,} cadets; import at most {MAX_BULK:,} "
                             "at a time.")
     if not rows:
         raise _bad_file(f"“{filename}” has a heading row but no cadets under it.")

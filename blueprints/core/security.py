@@ -21,6 +21,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from blueprints.core.auth import normalize_username
 from blueprints.core.errors import RateLimited
+from blueprints.core.extensions import redis_handle
 
 log = logging.getLogger(__name__)
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -64,10 +65,11 @@ def sign_in(view: Callable) -> Callable:
 
 
 def init_app(app: Flask) -> None:
-    uri = app.config.get("REDIS_URL") or "memory://"
-    options = {"socket_timeout": app.config["REDIS_SOCKET_TIMEOUT"]} if uri.startswith("redis") else {}
-    # One limiter per app (tests build several); only sign-in is throttled.
-    app.extensions["muster_limiter"] = FixedWindowRateLimiter(storage_from_string(uri, **options))
+    client = redis_handle.for_app(app)
+    # One limiter per app (tests build several), on the app's own Redis connections; only sign-in is throttled.
+    storage = (storage_from_string(app.config["REDIS_URL"], connection_pool=client.connection_pool)
+               if client is not None else storage_from_string("memory://"))
+    app.extensions["muster_limiter"] = FixedWindowRateLimiter(storage)
 
     headers = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
                ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")]

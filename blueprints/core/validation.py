@@ -16,6 +16,7 @@ from typing import Any
 from blueprints.core.errors import ValidationError
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: no table can hold a larger id, so none is ever looked up
+MAX_BULK = 5000  # rows one bulk change or import may touch (API, pages and roster files alike)
 FIRST_YEAR, LAST_YEAR = 1900, 9000  # every date we accept, written or filtered by, lies in these years
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -6,13 +6,15 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
-from blueprints.core.auth import STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, iter_grades, list_grades
 from blueprints.pages.csv_export import csv_response, csv_rows
 from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
+from models import STAFF
 
 bp = Blueprint("grades", __name__, url_prefix="/grades")
 
@@ -51,6 +53,6 @@ def index() -> str:
 
 @bp.route("/export.csv")
 @page_route(*STAFF)
-def export():
+def export() -> ResponseReturnValue:
     state = list_state(GRADE_SPEC)
     return csv_response([name for name, _ in CSV_COLUMNS], csv_rows(iter_grades(state), CSV_COLUMNS), "grades.csv")

@@ -47,7 +47,7 @@ def back(fallback: str, message: str | None = None, category: str = "success") -
     return redirect(next_url(fallback), 303)
 
 
-def form_page(template: str, error: AppError | None = None, status: int = 200, **context: Any):
+def form_page(template: str, error: AppError | None = None, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render a form page; with an error, its field messages go beside the fields, values kept."""
     if error is not None:
         context.setdefault("errors", error.details)

@@ -5,19 +5,20 @@ from __future__ import annotations
 from flask import current_app, request, url_for
 from flask_login import current_user
 
-_STAFF = ("admin", "training_staff")
+from models import ADMIN, ANYONE, CADET, STAFF
+
 _NAV = (  # endpoint, label, roles, endpoint prefix that marks it current
-    ("home.index", "Home", ("admin", "training_staff"), "home."),
-    ("account.me", "My record", ("cadet",), "account.me"),
-    ("cadets.index", "Cadets", _STAFF, "cadets."),
-    ("grades.index", "Grades", _STAFF, "grades."),
-    ("training.index", "Training days", _STAFF, "training."),
-    ("merits.index", "Merits", _STAFF, "merits."),
-    ("admin.users", "Users", ("admin",), "admin.user"),
-    ("admin.audit", "Audit log", ("admin",), "admin.audit"),
-    ("admin.settings", "Settings", ("admin",), "admin.settings"),
-    ("dashboard.index", "Performance", ("admin",), "dashboard."),
-    ("account.profile", "Profile", ("admin", "training_staff", "cadet"),
+    ("home.index", "Home", STAFF, "home."),
+    ("account.me", "My record", CADET, "account.me"),
+    ("cadets.index", "Cadets", STAFF, "cadets."),
+    ("grades.index", "Grades", STAFF, "grades."),
+    ("training.index", "Training days", STAFF, "training."),
+    ("merits.index", "Merits", STAFF, "merits."),
+    ("admin.users", "Users", ADMIN, "admin.user"),
+    ("admin.audit", "Audit log", ADMIN, "admin.audit"),
+    ("admin.settings", "Settings", ADMIN, "admin.settings"),
+    ("dashboard.index", "Performance", ADMIN, "dashboard."),
+    ("account.profile", "Profile", ANYONE,
      ("account.profile", "account.token", "account.preferences", "account.password")),
 )
 

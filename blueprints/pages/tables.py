@@ -19,9 +19,10 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from blueprints.core.cache import Read
-from blueprints.core.liststate import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, ListSpec, ListState
+from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
 from grading import display_grade
+from models import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 _QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
 _CSRF_MARK = "\x00csrf-token\x00"  # stands for the token in a cached fragment; never in real output
@@ -47,7 +48,7 @@ def csrf_token() -> str:
 def page_size() -> int:
     """The signed-in user's rows-per-page preference (50 when unset)."""
     settings = getattr(current_user, "settings", None)
-    return getattr(settings, "page_size", None) or DEFAULT_PER_PAGE
+    return getattr(settings, "page_size", None) or DEFAULT_PAGE_SIZE
 
 
 def list_state(spec: ListSpec, **fixed: Any) -> ListState:
@@ -164,7 +165,7 @@ class TablePage:
 
     @property
     def size_links(self) -> list[tuple[int, str, bool]]:
-        return [(n, self.url(per_page=n, page=1), n == self.state.per_page) for n in PER_PAGE_CHOICES]
+        return [(n, self.url(per_page=n, page=1), n == self.state.per_page) for n in PAGE_SIZES]
 
     @property
     def window(self) -> list[tuple[int | None, str | None]]:

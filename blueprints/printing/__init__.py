@@ -6,21 +6,22 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from blueprints.core.auth import STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import Forbidden, ValidationError
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.printing import cadet_record, grade_sheet
 from blueprints.pages.forms import text_arg
-from models import utcnow
+from models import STAFF, utcnow
 
 bp = Blueprint("printing", __name__, url_prefix="/print")
 
 
 @bp.route("/grades")
 @page_route(*STAFF)
-def grades():
+def grades() -> ResponseReturnValue:
     company, platoon = (text_arg(k) for k in ("company", "platoon"))
     sheet, error = None, None
     if company:
@@ -34,7 +35,7 @@ def grades():
 
 @bp.route("/cadets/<id:cadet_id>")
 @page_route()
-def cadet(cadet_id: int):
+def cadet(cadet_id: int) -> ResponseReturnValue:
     if not current_user.is_staff and current_user.cadet_id != cadet_id:
         raise Forbidden("You can print only your own record.")
     return render_template("print/cadet.html", **cadet_record(cadet_id, utcnow().date()))

@@ -6,8 +6,9 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
-from blueprints.core.auth import ADMIN, STAFF, page_route
+from blueprints.core.auth import page_route
 from blueprints.core.errors import AppError, ValidationError, error_body
 from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
@@ -18,7 +19,7 @@ from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, 
 from blueprints.pages.forms import actor, back, form_data, form_page, next_url, plural
 from blueprints.pages.tables import list_state, table_page
 from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
-from models import ATTENDANCE_STATUSES
+from models import ADMIN, ATTENDANCE_STATUSES, STAFF
 
 bp = Blueprint("training", __name__, url_prefix="/training-days")
 
@@ -27,14 +28,14 @@ DAY_FIELDS = ("date", "title", "description", "location")
 
 @bp.route("/")
 @page_route(*STAFF)
-def index():
+def index() -> ResponseReturnValue:
     state = list_state(TRAINING_DAY_SPEC)
     return render_template("training/list.html", table=table_page(state, list_training_days(state, clamp_page=True)))
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @page_route(*STAFF)
-def new():
+def new() -> ResponseReturnValue:
     back_to = next_url(url_for("training.index"))
     if request.method == "GET":
         return form_page("training/form.html", day=None, back_to=back_to)
@@ -48,7 +49,7 @@ def new():
 
 @bp.route("/<id:day_id>")
 @page_route(*STAFF)
-def show(day_id: int):
+def show(day_id: int) -> ResponseReturnValue:
     state = list_state(ATTENDANCE_SPEC, training_day_id=day_id)
     table = table_page(state, list_attendance(state, clamp_page=True), hidden=("training_day_id",))
     return render_template("training/show.html", day=get_training_day(day_id), table=table,
@@ -57,7 +58,7 @@ def show(day_id: int):
 
 @bp.route("/<id:day_id>/edit", methods=["GET", "POST"])
 @page_route(*STAFF)
-def edit(day_id: int):
+def edit(day_id: int) -> ResponseReturnValue:
     back_to = next_url(url_for("training.show", day_id=day_id))
     if request.method == "GET":
         day = get_training_day(day_id)
@@ -71,7 +72,7 @@ def edit(day_id: int):
 
 @bp.route("/<id:day_id>/delete", methods=["GET", "POST"])
 @page_route(*ADMIN)
-def delete(day_id: int):
+def delete(day_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("training/confirm_delete.html", day=get_training_day(day_id))
     delete_training_day(actor(), day_id)
@@ -80,7 +81,7 @@ def delete(day_id: int):
 
 @bp.route("/<id:day_id>/sheet", methods=["GET", "POST"])
 @page_route(*STAFF)
-def sheet(day_id: int):
+def sheet(day_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         return _open_sheet(day_id, SheetChoice.from_args(request.args))
     fill = "present" if request.form.get("mark_all") == "present" else None
@@ -96,7 +97,7 @@ def sheet(day_id: int):
 
 @bp.route("/<id:day_id>/sheet/quick", methods=["POST"])
 @page_route(*STAFF)
-def quick_entry(day_id: int):
+def quick_entry(day_id: int) -> ResponseReturnValue:
     """One student id (typed or scanned) marks that cadet present; JSON for the script, a redirect without it."""
     back_to = next_url(url_for("training.sheet", day_id=day_id))
     try:
@@ -117,7 +118,7 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def _open_sheet(day_id: int, choice: SheetChoice):
+def _open_sheet(day_id: int, choice: SheetChoice) -> ResponseReturnValue:
     """Open on the user's last company/platoon when the URL names none; remember an explicit one."""
     if not choice.is_made and (saved := remembered_choice()):
         return redirect(url_for("training.sheet", day_id=day_id, **saved.remembered_params), 303)
@@ -126,7 +127,7 @@ def _open_sheet(day_id: int, choice: SheetChoice):
 
 
 def _sheet_page(day_id: int, choice: SheetChoice, *, error: ValidationError | None = None,
-                quick_error: ValidationError | None = None, self_url: str | None = None):
+                quick_error: ValidationError | None = None, self_url: str | None = None) -> ResponseReturnValue:
     rows = attendance_sheet(day_id, choice.company_filter, choice.platoon, choice.search) if choice.is_made else None
     failure = error or quick_error
     return render_template(

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from blueprints.core import cache
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
+from blueprints.core.extensions import redis_handle
 from blueprints.core.monitoring.report import captured_statement, workers
 from blueprints.core.perf.sqlnorm import is_plain_select, normalise_sql
 from models import db
@@ -178,7 +179,7 @@ def _deallocate(conn) -> None:
 
 def redis_info() -> dict[str, Any]:
     """Redis's own figures (memory, keys, evictions), or why there are none."""
-    client = cache.redis_client()
+    client = redis_handle.client()
     if client is None:
         return {"configured": False, "reachable": False, "message": "Redis not configured (in-process cache)."}
     try:
@@ -215,7 +216,7 @@ def health() -> tuple[dict[str, str], int]:
     except SQLAlchemyError:
         db.session.rollback()
         database = "unreachable"
-    client = cache.redis_client()
+    client = redis_handle.client()
     if client is None:
         redis_state = "not configured"
     else:

@@ -15,11 +15,10 @@ from blueprints.core.clock import unit_today
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import AppError, NotFound, ValidationError
 from blueprints.core.operations import apply_changes, get_or_404, lock_grade_rows, unit_of_work
-from blueprints.core.validation import MAX_ID, Field, has_control_chars, parse_id, validate
+from blueprints.core.validation import MAX_BULK, MAX_ID, Field, has_control_chars, parse_id, validate
 from grading import is_held_sql, recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
 
-MAX_BULK = 5000
 RECORD_FIELDS = [
     Field("status", "choice", choices=ATTENDANCE_STATUSES, nullable=False),
     Field("remarks", max_len=500),

@@ -14,10 +14,9 @@ from blueprints.core.cache import clear_cadets
 from blueprints.core.database import analyzed_after
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations import apply_changes, changed_fields, get_or_404, unit_of_work
-from blueprints.core.validation import MAX_ID, Field, validate
+from blueprints.core.validation import MAX_BULK, MAX_ID, Field, validate
 from models import CADET_STATUSES, Cadet, Grade, User, db, utcnow
 
-MAX_IMPORT = 5000
 ON_EXISTING = ("error", "skip", "update")
 
 CADET_FIELDS = [
@@ -98,10 +97,10 @@ def _set_archived(actor: User, ids: list[int], archived: bool) -> int:
 def _validate_ids(ids: Any) -> list[int]:
     if not isinstance(ids, list) or not ids:
         raise ValidationError("ids must be a non-empty list.", {"ids": ["must be a non-empty list of ids"]})
-    if len(ids) > MAX_IMPORT or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID
+    if len(ids) > MAX_BULK or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID
                                         for i in ids):
         raise ValidationError("ids must be positive whole numbers.",
-                              {"ids": [f"must be at most {MAX_IMPORT} positive whole numbers"]})
+                              {"ids": [f"must be at most {MAX_BULK} positive whole numbers"]})
     return sorted(set(ids))
 
 
@@ -166,9 +165,9 @@ def import_cadets(actor: User, rows: Any, on_existing: str = "error") -> ImportR
 def _check_size(rows: Any) -> None:
     if not isinstance(rows, list) or not rows:
         raise ValidationError("cadets must be a non-empty list.", {"cadets": ["must be a non-empty list"]})
-    if len(rows) > MAX_IMPORT:
-        raise ValidationError(f"At most {MAX_IMPORT} cadets per import.",
-                              {"cadets": [f"must hold at most {MAX_IMPORT} rows"]})
+    if len(rows) > MAX_BULK:
+        raise ValidationError(f"At most {MAX_BULK} cadets per import.",
+                              {"cadets": [f"must hold at most {MAX_BULK} rows"]})
 
 
 def _new_cadet(values: dict[str, Any]) -> dict[str, Any]:

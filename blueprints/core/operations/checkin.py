@@ -23,7 +23,7 @@ from blueprints.core.reads.checkin import (
 )
 from blueprints.core.validation import Field, validate
 from grading import recompute_grades
-from models import AttendanceRecord, TrainingDay, User, new_checkin_nonce, utcnow
+from models import CADET_ROLE, AttendanceRecord, TrainingDay, User, new_checkin_nonce, utcnow
 
 _STUDENT_ID = Field("student_id", max_len=50)
 CHECK_IN_FIELDS = [Field("token", required=True, max_len=200), _STUDENT_ID]  # as documented in the API schema
@@ -63,7 +63,7 @@ def check_in(actor: User, data: Mapping[str, Any], *, day_id: int | None = None,
         if record_id is not None:
             recompute_grades(session, [cadet.id])
             record_audit(session, actor.id, "attendance_records", "CREATE", record_id, {
-                "action": "check_in", "via": "self" if actor.role == "cadet" else "staff",
+                "action": "check_in", "via": "self" if actor.role == CADET_ROLE else "staff",
                 "training_day_id": day.id, "cadet_id": cadet.id, "student_id": cadet.student_id,
                 "cadet_name": f"{cadet.last_name}, {cadet.first_name}", "status": status, "time_in": now})
         record = existing_check_in(session, day.id, cadet.id)

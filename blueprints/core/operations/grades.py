@@ -11,7 +11,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_grades
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
-from blueprints.core.validation import MAX_ID, Field, validate
+from blueprints.core.validation import MAX_BULK, MAX_ID, Field, validate
 from grading import recompute_grades
 from models import GRADE_STATUSES, Grade, User, db, utcnow
 
@@ -22,7 +22,6 @@ GRADE_FIELDS = [
     Field("status", "choice", choices=GRADE_STATUSES, nullable=False),
 ]
 _VERSION = Field("version", "int", min=1, max=MAX_ID)
-MAX_BULK = 5000
 
 
 def _stale(cadet_id: int) -> Conflict:
@@ -65,7 +64,7 @@ def bulk_update_grades(actor: User, items: Any) -> int:
     "version"?}. Constant statements: one UPDATE ... executemany per distinct set of fields.
     """
     if not isinstance(items, list) or not items or len(items) > MAX_BULK:
-        raise ValidationError("items must be a list of 1 to 5000 grade updates.",
+        raise ValidationError(f"items must be a list of 1 to {MAX_BULK} grade updates.",
                               {"items": [f"must be a list of 1 to {MAX_BULK} objects"]})
     errors: dict[str, list[str]] = {}
     clean: list[tuple[int, int | None, dict]] = []

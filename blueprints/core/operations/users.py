@@ -14,7 +14,7 @@ from blueprints.core.cache import clear_users
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations import apply_changes, changed_fields, get_or_404, unit_of_work
 from blueprints.core.validation import MAX_ID, Field, validate
-from models import PAGE_SIZES, ROLES, ApiToken, Cadet, User, UserSettings, db, utcnow
+from models import CADET_ROLE, PAGE_SIZES, ROLES, ApiToken, Cadet, User, UserSettings, db, utcnow
 
 MIN_PASSWORD = 10
 USER_FIELDS = [
@@ -57,7 +57,7 @@ def create_user(actor: User | None, data: Mapping[str, Any]) -> int:
     """Create a user with default preferences; actor None is the command line."""
     values = validate(data, USER_FIELDS)
     _check_password(values["password"])
-    if values["role"] == "cadet" and values.get("cadet_id") is None:
+    if values["role"] == CADET_ROLE and values.get("cadet_id") is None:
         raise ValidationError("A cadet account must be linked to a cadet.", {"cadet_id": ["is required for cadets"]})
     _check_cadet_link(values.get("cadet_id"))
     # Sign-in matches names whatever their case, so "Admin" would be taken by "admin".

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask
 
-from blueprints.core.cache import redis_client
+from blueprints.core.extensions import redis_handle
 from blueprints.core.perf.buffer import Buffer
 from blueprints.core.perf.recorder import attach
 from blueprints.core.perf.store import MemoryStore, RedisStore
@@ -39,7 +39,6 @@ def init_app(app: Flask) -> None:
     app.config["MUSTER_MONITORING"] = enabled
     if not enabled:
         return
-    with app.app_context():
-        client = redis_client()
+    client = redis_handle.for_app(app)
     store = RedisStore(client) if client is not None else MemoryStore()
     attach(app, Buffer(store, app.config["WAITRESS_THREADS"], app.config.get("PERF_FLUSH_SECONDS", 1.0)))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from blueprints.core.checkin_codes import read_code, sign_code
 from blueprints.core.errors import Forbidden, NotFound, ValidationError
 from blueprints.core.reads.cadets import full_name
-from models import AttendanceRecord, Cadet, TrainingDay, User, db
+from models import CADET_ROLE, AttendanceRecord, Cadet, TrainingDay, User, db
 
 # There is no time-zone setting yet, so a day's code is valid on its date in UTC and the late
 # cut-off is a UTC time; a unit far from UTC needs that setting before relying on the QR code.
@@ -56,7 +56,7 @@ def usable_day(session: Session, token: Any, day_id: int | None, now: datetime) 
 
 def cadet_to_check_in(session: Session, actor: User, student_id: str | None) -> Cadet:
     """A cadet account checks in only its own cadet; staff (a kiosk) name the cadet by student ID."""
-    if actor.role == "cadet":
+    if actor.role == CADET_ROLE:
         cadet = session.get(Cadet, actor.cadet_id) if actor.cadet_id else None
         if cadet is None:
             raise Forbidden("Your account is not linked to a cadet record; ask the training staff.")
