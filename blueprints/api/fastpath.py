@@ -35,7 +35,6 @@ from blueprints.core.extensions import redis_handle
 from blueprints.core.liststate import ListSpec
 from blueprints.core.operations import held_days
 from blueprints.core.perf.recorder import served_without_flask
-from models import db
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,6 @@ class FastPath:
         self.next: Callable = app.wsgi_app
         self.routes = routes
         self.client = redis_handle.for_app(app)
-        with app.app_context():
-            self.database_url = str(db.engine.url)
         self.headers = app.extensions["muster_security_headers"]
         self.buffer = app.extensions.get("muster_perf") if app.config.get("MUSTER_MONITORING") else None
 
@@ -81,7 +78,7 @@ class FastPath:
         token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
         if (not well_formed(token) or "HTTP_IF_NONE_MATCH" in environ
                 or not _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
-                or not held_days.confirmed_today(self.app, self.database_url)):
+                or not held_days.confirmed_today(self.app)):
             return None
         try:
             state = list_args_state(_query_args(environ.get("QUERY_STRING", "")), route.spec)

@@ -32,7 +32,7 @@ from blueprints.core.operations.lockout import (
     prune_now_and_then,
 )
 from blueprints.core.operations.tokens import TOKEN_PREFIX, record_token_use, token_hash
-from blueprints.core.validation import MAX_ID
+from blueprints.core.validation import MAX_ID, is_digits
 from models import ANYONE, ApiToken, User, UserSettings, db, utcnow
 
 _TOUCH_EVERY = timedelta(minutes=5)
@@ -64,7 +64,7 @@ def init_app(app: Flask) -> None:
         """The session's user (from the cache), unless its session version was bumped since or it is
         deactivated. Every bump clears the "users" cache domain, so the cached copy is never older."""
         user_id, _, version = session_id.partition(":")
-        if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
+        if not (is_digits(user_id) and is_digits(version)):
             return None  # includes sessions issued before session versions existed
         if int(user_id) > MAX_ID:
             return None
@@ -187,11 +187,9 @@ def touch_due(token_id: int) -> bool:
 
 def _touch(token_id: int) -> None:
     """Record when a token was last used, at most every few minutes per process (bookkeeping)."""
-    now = utcnow()
-    last = _last_touch.get(token_id)
-    if last is not None and now - last < _TOUCH_EVERY:
+    if not touch_due(token_id):
         return
-    _last_touch[token_id] = now
+    now = _last_touch[token_id] = utcnow()
     record_token_use(token_id, now)
 
 

@@ -82,12 +82,12 @@ def _prefix() -> str:
     return current_app.config["CACHE_KEY_PREFIX"]
 
 
-def _gen_key(domain: str) -> str:
-    return f"{_prefix()}:gen:{domain}"
+def _gen_key(domain: str, prefix: str | None = None) -> str:
+    return f"{_prefix() if prefix is None else prefix}:gen:{domain}"
 
 
-def _stats_key() -> str:
-    return f"{_prefix()}:stats:cache"  # _tally writes the same key for a given prefix
+def _stats_key(prefix: str | None = None) -> str:
+    return f"{_prefix() if prefix is None else prefix}:stats:cache"
 
 
 def make_key(name: str, args: Any) -> str:
@@ -112,7 +112,7 @@ def _count(outcome: str, domain: str) -> None:
 def _tally(app: Flask, prefix: str, outcome: str, domains: Iterable[str]) -> None:
     with _local_lock:
         for domain in domains:
-            slot = (f"{prefix}:stats:cache", f"{outcome}:{domain}")
+            slot = (_stats_key(prefix), f"{outcome}:{domain}")
             _unflushed[slot] = _unflushed.get(slot, 0) + 1
     if app.extensions.get(_MAINTENANCE) != os.getpid():
         _start_maintenance(app)
@@ -265,16 +265,14 @@ def prefetch(*entries: tuple[Read, Any]) -> None:
     cached() calls that follow in this request use the result instead of asking again."""
     if not entries or not enabled() or _pending_clears:
         return
-    keys = {make_key(read.name, args): read.domains for read, args in entries}
-    domains = sorted({d for ds in keys.values() for d in ds})
+    keyed = [(make_key(read.name, args), read.domains) for read, args in entries]
     try:
-        found = _mget([_gen_key(d) for d in domains] + list(keys))
-        gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
+        fetched = _fetch(_prefix(), redis_handle.client(), keyed)
     except (redis.RedisError, OSError, ValueError):
         return  # cached() will try again and count the error
     stored = g.setdefault("cache_prefetched", {})
-    for (key, key_domains), value in zip(keys.items(), found[len(domains):], strict=True):
-        stored[key] = (tuple(gens[d] for d in key_domains), value)
+    for (key, _), found in zip(keyed, fetched, strict=True):
+        stored[key] = found
 
 
 def current_values(app: Flask, client: redis.Redis, entries: list[tuple[Read, Any]]) -> list[Any] | None:
@@ -284,19 +282,31 @@ def current_values(app: Flask, client: redis.Redis, entries: list[tuple[Read, An
     if _pending_clears:
         return None
     prefix = app.config["CACHE_KEY_PREFIX"]
-    domains = sorted({d for read, _ in entries for d in read.domains})
-    keys = [_data_key(prefix, read.name, args) for read, args in entries]
     try:
-        found = client.mget([f"{prefix}:gen:{d}" for d in domains] + keys)
-        gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
-        stored = [unpack(blob) if blob is not None else None for blob in found[len(domains):]]
-    except (redis.RedisError, OSError, ValueError):  # Unreadable is a ValueError
+        fetched = _fetch(prefix, client, [(_data_key(prefix, read.name, args), read.domains) for read, args in entries])
+    except (redis.RedisError, OSError, ValueError):
         return None
-    for (read, _), entry in zip(entries, stored, strict=True):
-        if entry is None or entry[0] != tuple(gens[d] for d in read.domains):
-            return None
+    if not all(_current(stored, current) for current, stored in fetched):
+        return None
     _tally(app, prefix, "hit", [read.domains[0] for read, _ in entries])
-    return [entry[1] for entry in stored]
+    return [stored[1] for _, stored in fetched]
+
+
+def _fetch(prefix: str, client: redis.Redis | None,
+           keyed: list[tuple[str, tuple[str, ...]]]) -> list[tuple[tuple[int, ...], Any]]:
+    """(the domains' current generations, the stored entry) for each (key, domains), from one
+    multi-get of every generation and entry: Redis (entries decoded) or the in-process cache."""
+    domains = sorted({d for _, key_domains in keyed for d in key_domains})
+    gen_keys = [_gen_key(d, prefix) for d in domains]
+    keys = [key for key, _ in keyed]
+    if client is None:
+        found = list(cache.get_many(*gen_keys, *keys))
+        stored = found[len(domains):]
+    else:
+        found = client.mget(gen_keys + keys)
+        stored = [_entry(blob) for blob in found[len(domains):]]
+    gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
+    return [(tuple(gens[d] for d in key_domains), value) for (_, key_domains), value in zip(keyed, stored, strict=True)]
 
 
 UNREADABLE = object()  # a stored blob that is not one of our entries: counted as an error, rebuilt
@@ -317,27 +327,12 @@ def _current(stored: Any, gens: tuple[int, ...]) -> bool:
     return type(stored) is tuple and stored[0] == gens
 
 
-def _mget(keys: list[str]) -> list[Any]:
-    """Values of the keys: data entries decoded (Redis) or as stored (in-process), the rest raw."""
-    client = redis_handle.client()
-    if client is None:
-        return list(cache.get_many(*keys))
-    return [_entry(blob) if key.startswith(_prefix() + ":data:") else blob
-            for key, blob in zip(keys, client.mget(keys), strict=True)]
-
-
 def _read(key: str, domains: tuple[str, ...]) -> tuple[tuple[int, ...], Any]:
     """Current generations of the domains and the stored (generations, value) in one round trip."""
     prefetched = g.get("cache_prefetched")
     if prefetched and key in prefetched:
         return prefetched.pop(key)  # once: a rebuild's double check asks the store again
-    gen_keys = [_gen_key(d) for d in domains]
-    client = redis_handle.client()
-    if client is not None:
-        *gens, blob = client.mget([*gen_keys, key])
-        return tuple(int(x or 0) for x in gens), _entry(blob)
-    found = cache.get_many(*gen_keys, key)
-    return tuple(int(x or 0) for x in found[:-1]), found[-1]
+    return _fetch(_prefix(), redis_handle.client(), [(key, domains)])[0]
 
 
 def _write(key: str, gens: tuple[int, ...], value: Any, ttl: int) -> None:

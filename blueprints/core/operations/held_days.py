@@ -14,7 +14,7 @@ import logging
 import threading
 from datetime import date
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MARKER_KEY = "grades_as_of"  # the unit date every grade was last brought up to date for
 _checked: dict[str, date] = {}  # database URL -> the date this process last confirmed
 _checked_lock = threading.Lock()
+_DATABASE_KEY = "muster_held_days_database"  # app.extensions: this app's key into _checked
 
 
 def _lock_marker(session) -> SystemSetting:
@@ -75,19 +76,17 @@ def refresh_held_days(today: date | None = None) -> bool:
     return recomputed
 
 
-def confirmed_today(app: Flask, database_url: str) -> bool:
+def confirmed_today(app: Flask) -> bool:
     """Has this process already confirmed today's marker (so the check before a request is a no-op)?"""
-    return _checked.get(database_url) == unit_today_for(app.config)
+    return _checked.get(app.extensions[_DATABASE_KEY]) == unit_today_for(app.config)
 
 
 def ensure_grades_current() -> None:
     """Before each request: at most one marker check per process per day; fails open."""
-    if request.endpoint == "static":
+    if request.endpoint == "static" or confirmed_today(current_app):
         return
     today = unit_today()
-    key = str(db.engine.url)
-    if _checked.get(key) == today:
-        return
+    key = current_app.extensions[_DATABASE_KEY]
     with _checked_lock:
         if _checked.get(key) == today:
             return
@@ -100,4 +99,6 @@ def ensure_grades_current() -> None:
 
 
 def init_app(app: Flask) -> None:
+    with app.app_context():
+        app.extensions[_DATABASE_KEY] = str(db.engine.url)  # rendered once, not on every request
     app.before_request(ensure_grades_current)
