@@ -42,7 +42,7 @@ class CachedList:
     endpoint: str  # as the dashboard names it: "GET api.list_cadets"
     rule: str
     roles: tuple[str, ...]
-    read: Read
+    body: Read  # the read's stored API body (Read.derived("api")), derived once at start-up
     spec: ListSpec
 
 
@@ -85,7 +85,7 @@ class FastPath:
         except (AppError, UnicodeError):
             return None
         values = cache.current_values(self.app, self.client, [(TOKEN_READ, token_hash(token)),
-                                                              (route.read.derived("api"), state.cache_args())])
+                                                              (route.body, state.cache_args())])
         if values is None:
             return None
         user, body = values
@@ -119,6 +119,8 @@ def init_app(app: Flask) -> None:
         view = app.view_functions.get(rule.endpoint)
         cached_list = getattr(view, "cached_list", None)
         if cached_list is not None and not rule.arguments and "GET" in (rule.methods or ()):
-            routes[rule.rule] = CachedList(f"GET {rule.endpoint}", rule.rule, view.allowed_roles, *cached_list)
+            read, spec = cached_list
+            routes[rule.rule] = CachedList(f"GET {rule.endpoint}", rule.rule, view.allowed_roles,
+                                           read.derived("api"), spec)
     if routes:
         app.wsgi_app = FastPath(app, routes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import segno
@@ -108,6 +109,7 @@ def get_checkin_code(day_id: int) -> dict[str, Any]:
             "checked_in": checked_in}
 
 
+@lru_cache(maxsize=128)  # pure, and redrawn on every view of a training day's page otherwise
 def qr_svg(url: str) -> str:
     """The QR code of `url` as scalable inline SVG (no size attributes: CSS sizes it)."""
     return segno.make(url, error="m").svg_inline(scale=1, omitsize=True, border=4, svgclass="qr", light="#fff",
