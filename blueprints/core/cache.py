@@ -44,6 +44,7 @@ _WAIT_FOR_BUILDER = 2.0
 _FLUSH_SECONDS = 1.0
 _unflushed: dict[tuple[str, str], int] = {}  # counts not yet added to Redis (all of them when embedded)
 _local_lock = threading.Lock()
+_flushing = threading.Lock()  # one stats flush at a time, and none while stats() reads
 # Striped, not one per key: a fixed set of locks cannot grow with every distinct search term.
 _build_locks = tuple(threading.Lock() for _ in range(64))
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
@@ -141,6 +142,11 @@ def _start_maintenance(app: Flask) -> None:
 
 def flush_stats() -> None:
     """Move this process's counts into Redis (kept in memory when Redis is unset or down)."""
+    with _flushing:
+        _flush_stats()
+
+
+def _flush_stats() -> None:
     client = redis_handle.client()
     with _local_lock:
         if client is None or not _unflushed:
@@ -160,18 +166,20 @@ def flush_stats() -> None:
 
 def stats() -> dict[str, dict[str, int]]:
     """Hits, misses and errors per domain, over every process sharing this Redis."""
-    flush_stats()
     mine = _stats_key()
-    with _local_lock:
-        raw: dict[str, int] = {field: n for (key, field), n in _unflushed.items() if key == mine}
     client = redis_handle.client()
-    if client is not None:
-        try:
-            for field, value in client.hgetall(_stats_key()).items():
-                key = field.decode()
-                raw[key] = raw.get(key, 0) + int(value)
-        except redis.RedisError:
-            pass
+    # Read both halves with no flush in flight: one between them would count its batch in neither.
+    with _flushing:
+        _flush_stats()
+        with _local_lock:
+            raw: dict[str, int] = {field: n for (key, field), n in _unflushed.items() if key == mine}
+        if client is not None:
+            try:
+                for field, value in client.hgetall(mine).items():
+                    key = field.decode()
+                    raw[key] = raw.get(key, 0) + int(value)
+            except redis.RedisError:
+                pass
     out: dict[str, dict[str, int]] = {}
     for field, value in raw.items():
         outcome, _, domain = field.partition(":")
