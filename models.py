@@ -389,6 +389,84 @@ class CacheClear(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CadetTotal(db.Model):
+    """How many cadets share one (archived, company, platoon, status): the lists' common totals, kept
+    exact by database triggers on cadets in the same transaction as every write (CADET_TOTALS_PG).
+
+    A list filtered by any of these four (or none) sums a few rows of cadet_totals and
+    cadet_total_deltas instead of counting cadets. An empty or NULL company/platoon is stored as '':
+    no list filters on either, so the unfiltered sums still count those cadets, and the key stays a
+    primary key (NULLs are distinct).
+    """
+
+    __tablename__ = "cadet_totals"
+
+    is_archived: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    company: Mapped[str] = mapped_column(String(50), primary_key=True)
+    platoon: Mapped[str] = mapped_column(String(50), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CadetTotalDelta(db.Model):
+    """Changes to CadetTotal not yet folded into it (PostgreSQL): each cadet-writing statement's
+    trigger appends its net change per key here, and fold_cadet_totals() moves them over after commit.
+
+    Appending never waits on another writer: a trigger that updated the shared totals rows in place
+    made concurrent writers queue on them, and deadlock when one transaction's statements (an
+    import's executemany) touched keys in a different order than another's. The sum of both tables
+    is exact in every snapshot; the fold only changes how it is split.
+    """
+
+    __tablename__ = "cadet_total_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    is_archived: Mapped[bool] = mapped_column(Boolean)
+    company: Mapped[str] = mapped_column(String(50))
+    platoon: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+    n: Mapped[int] = mapped_column(Integer)
+
+
+# Triggers rather than code in the operations: every writer of cadets is covered (operations, the
+# seed, a migration, psql), and the change lands in the writer's own transaction and rolls back
+# with it. PostgreSQL: statement-level triggers with transition tables, one delta row per key per
+# statement. SQLite runs one writer at a time: row triggers update cadet_totals in place.
+_KEY = "is_archived, coalesce(company, ''), coalesce(platoon, ''), status"
+_APPEND = ("INSERT INTO cadet_total_deltas (is_archived, company, platoon, status, n) SELECT k1, k2, k3, k4, sum(d) "
+           "FROM ({rows}) AS x(k1, k2, k3, k4, d) GROUP BY k1, k2, k3, k4 HAVING sum(d) <> 0")
+_NEW, _OLD = f"SELECT {_KEY}, 1 FROM new_rows", f"SELECT {_KEY}, -1 FROM old_rows"
+CADET_TOTALS_PG = [
+    f"""CREATE OR REPLACE FUNCTION cadet_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN {_APPEND.format(rows=_NEW)};
+    ELSIF TG_OP = 'DELETE' THEN {_APPEND.format(rows=_OLD)};
+    ELSE {_APPEND.format(rows=_NEW + " UNION ALL " + _OLD)};
+    END IF;
+    RETURN NULL;
+END $$""",
+    *(f"CREATE TRIGGER cadet_totals_{op.lower()} AFTER {op} ON cadets REFERENCING {ref} "
+      "FOR EACH STATEMENT EXECUTE FUNCTION cadet_totals_apply()"
+      for op, ref in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
+                      ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"))),
+]
+_SQLITE_ADD = ("INSERT INTO cadet_totals (is_archived, company, platoon, status, n) VALUES ({r}.is_archived, "
+               "coalesce({r}.company, ''), coalesce({r}.platoon, ''), {r}.status, {d}) "
+               "ON CONFLICT (is_archived, company, platoon, status) DO UPDATE SET n = n + excluded.n;")
+CADET_TOTALS_SQLITE = [
+    f"CREATE TRIGGER cadet_totals_insert AFTER INSERT ON cadets BEGIN {_SQLITE_ADD.format(r='new', d=1)} END",
+    f"CREATE TRIGGER cadet_totals_delete AFTER DELETE ON cadets BEGIN {_SQLITE_ADD.format(r='old', d=-1)} END",
+    "CREATE TRIGGER cadet_totals_update AFTER UPDATE OF is_archived, company, platoon, status ON cadets "
+    f"BEGIN {_SQLITE_ADD.format(r='old', d=-1)} {_SQLITE_ADD.format(r='new', d=1)} END",
+]
+CadetTotal.__table__.add_is_dependent_on(Cadet.__table__)
+CadetTotal.__table__.add_is_dependent_on(CadetTotalDelta.__table__)
+for _sql in CADET_TOTALS_PG:
+    event.listen(CadetTotal.__table__, "after_create", DDL(_sql.replace("%", "%%")).execute_if(dialect="postgresql"))
+for _sql in CADET_TOTALS_SQLITE:
+    event.listen(CadetTotal.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
+
+
 SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": "ROTC Unit"}
 SEMESTERS = ("1st", "2nd", "Summer")
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from blueprints.core.audit import record_audit, record_audit_many
 from blueprints.core.cache import clear_cadets
-from blueprints.core.database import analyzed_after
+from blueprints.core.database import analyzed_after, is_postgres, use_transaction
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations import apply_changes, changed_fields, get_or_404, unit_of_work
 from blueprints.core.validation import MAX_BULK, MAX_ID, Field, validate
 from models import CADET_STATUSES, Cadet, Grade, User, db, utcnow
+
+log = logging.getLogger(__name__)
 
 ON_EXISTING = ("error", "skip", "update")
 
@@ -49,12 +53,40 @@ def _taken(student_ids: list[str], exclude_id: int | None = None) -> set[str]:
     return set(db.session.scalars(stmt))
 
 
+_FOLD = text("""
+WITH moved AS (
+    DELETE FROM cadet_total_deltas WHERE id IN (SELECT id FROM cadet_total_deltas FOR UPDATE SKIP LOCKED)
+    RETURNING is_archived, company, platoon, status, n)
+INSERT INTO cadet_totals AS t (is_archived, company, platoon, status, n)
+SELECT is_archived, company, platoon, status, sum(n) FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (is_archived, company, platoon, status) DO UPDATE SET n = t.n + excluded.n""")
+
+
+def fold_cadet_totals() -> None:
+    """Move the committed cadet_total_deltas into cadet_totals (PostgreSQL), after a cadet write commits.
+
+    Bookkeeping, in its own short transaction: the sum of both tables, which the lists read, is
+    the same before and after. Rows another fold holds are skipped, so folds never wait on each other
+    for deltas, and they upsert totals rows in key order, so they cannot deadlock on those either.
+    """
+    session = db.session
+    if not is_postgres(session.get_bind()):
+        return  # SQLite's triggers update cadet_totals in place
+    try:
+        use_transaction(session)
+        session.execute(_FOLD)
+        session.commit()
+    except SQLAlchemyError:  # the write has committed; its deltas stay counted until the next fold
+        session.rollback()
+        log.warning("folding cadet totals failed", exc_info=True)
+
+
 def create_cadet(actor: User, data: Mapping[str, Any]) -> int:
     """Create a cadet and its grades row in one transaction; returns the new id."""
     values = validate(data, CADET_FIELDS, reject_unknown=False)
     if _taken([values["student_id"]]):
         raise _duplicate(values["student_id"])
-    with unit_of_work(clear_cadets, conflict=_duplicate(values["student_id"])) as session:
+    with unit_of_work(clear_cadets, fold_cadet_totals, conflict=_duplicate(values["student_id"])) as session:
         cadet = Cadet(**values)
         session.add(cadet)
         session.flush()
@@ -73,13 +105,13 @@ def update_cadet(actor: User, cadet_id: int, data: Mapping[str, Any]) -> None:
     changed = changed_fields(cadet, values)
     if not changed:
         return
-    with unit_of_work(clear_cadets, conflict=_duplicate(values.get("student_id", ""))) as session:
+    with unit_of_work(clear_cadets, fold_cadet_totals, conflict=_duplicate(values.get("student_id", ""))) as session:
         apply_changes(session, actor, "cadets", cadet, changed)
 
 
 def _set_archived(actor: User, ids: list[int], archived: bool) -> int:
     ids = _validate_ids(ids)
-    with unit_of_work(clear_cadets) as session:
+    with unit_of_work(clear_cadets, fold_cadet_totals) as session:
         changed = list(session.scalars(
             update(Cadet)
             .where(Cadet.id.in_(ids), Cadet.is_archived.is_not(archived))
@@ -199,7 +231,8 @@ def _write_import(actor: User, new_rows: list[dict], changes: list[tuple[int, di
     now = utcnow()
     race = Conflict("A student ID was taken meanwhile; nothing was imported.")
     rows_written = len(new_rows) + len(changes)
-    with unit_of_work(clear_cadets, analyzed_after(rows_written, "cadets", "grades"), conflict=race) as session:
+    analyzed = analyzed_after(rows_written, "cadets", "grades")
+    with unit_of_work(clear_cadets, fold_cadet_totals, analyzed, conflict=race) as session:
         if new_rows:
             _insert_cadets(session, new_rows, now)
         if changes:

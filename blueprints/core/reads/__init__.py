@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ScalarSelect, Select, func, select, text
 
 from blueprints.core.database import is_postgres
 from blueprints.core.liststate import ListState
@@ -54,28 +54,32 @@ def _estimate(stmt: Select, table: str, filtered: bool) -> tuple[int, bool]:
 
 
 def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: bool = False,
-               count_base: Select | None = None, id_base: Select | None = None) -> dict[str, Any]:
+               count_base: Select | None = None, id_base: Select | None = None,
+               kept_total: ScalarSelect | None = None) -> dict[str, Any]:
     """Run a filtered select for one page: {"data", "page", "limit", "total", ...} of plain dicts.
 
     clamp_page: a page past the end becomes the last page (HTML tables); the API keeps it and
     returns empty data with the right total. count_base: a cheaper select with the same rows to count
-    (e.g. without a one-to-one join). id_base: a select of primary keys only, with the same rows:
-    the page's keys are found first (an index scan that skips OFFSET rows cheaply), then only those
-    rows are joined and fetched ("deferred join"), so deep pages cost about what page 1 costs.
+    (e.g. without a one-to-one join). kept_total: the exact total as a scalar select of a maintained
+    count (e.g. CadetTotal), in place of counting the rows. id_base: a select of primary keys only,
+    with the same rows: the page's keys are found first (an index scan that skips OFFSET rows
+    cheaply), then only those rows are joined and fetched ("deferred join"), so deep pages cost
+    about what page 1 costs.
 
-    An exact count rides in the page's own statement as a scalar subquery (evaluated once), so a
+    An exact total rides in the page's own statement as a scalar subquery (evaluated once), so a
     page costs one round trip; only an empty page needs a second statement to learn the total.
     """
     stmt = apply_filters(stmt, state)
-    counted = None
+    total_sql = None
     if state.spec.exact_count:
-        counted = apply_filters(count_base, state) if count_base is not None else stmt
+        total_sql = kept_total if kept_total is not None else _count_sql(
+            apply_filters(count_base, state) if count_base is not None else stmt)
         total, estimated = None, False
     else:
         total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
-    rows = _page_rows(stmt, state, state.page, counted, id_base)
+    rows = _page_rows(stmt, state, state.page, total_sql, id_base)
     if total is None:
-        total = rows[0][_TOTAL] if rows else count_rows(counted)
+        total = rows[0][_TOTAL] if rows else (db.session.scalar(select(total_sql)) or 0)
     page = state.page
     if clamp_page and total and state.offset >= total and not estimated and state.after is None:
         page = (total - 1) // state.per_page + 1
@@ -89,6 +93,10 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     return result
 
 
+def _count_sql(counted: Select) -> ScalarSelect:
+    return select(func.count()).select_from(counted.order_by(None).subquery()).scalar_subquery()
+
+
 _TOTAL = "_total_rows"
 
 
@@ -98,11 +106,11 @@ def _without_total(row) -> dict[str, Any]:
     return out
 
 
-def _page_rows(stmt: Select, state: ListState, page: int, counted: Select | None, id_base: Select | None) -> list:
-    """The page's rows (with the total in each when `counted` is given), in list order."""
-    if counted is not None:
-        total = select(func.count()).select_from(counted.order_by(None).subquery()).scalar_subquery()
-        stmt = stmt.add_columns(total.label(_TOTAL))
+def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelect | None,
+               id_base: Select | None) -> list:
+    """The page's rows (with the total in each when `total_sql` is given), in list order."""
+    if total_sql is not None:
+        stmt = stmt.add_columns(total_sql.label(_TOTAL))
     if state.after is not None:
         query = stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
     elif id_base is not None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import and_, any_, func, literal_column, select, text, true
+from sqlalchemy import and_, any_, func, literal_column, select, text, true, union_all
 from sqlalchemy.orm import aliased
 
 from blueprints.core.cache import Read
@@ -21,6 +21,8 @@ from models import (
     REMARKS,
     AttendanceRecord,
     Cadet,
+    CadetTotal,
+    CadetTotalDelta,
     Grade,
     MeritDemeritLog,
     TrainingDay,
@@ -142,6 +144,23 @@ def _count_base(state: ListState):
     return _with_default_archived(state, select(Cadet.id))
 
 
+KEPT_FILTERS = ("company", "platoon", "status", "archived")  # the key of CadetTotal
+
+
+def _kept_total(state: ListState):
+    """The exact total from the maintained CadetTotal rows (with the deltas not yet folded into
+    them), when the list filters by nothing but their key; None otherwise (then rows are counted)."""
+    if state.search or any(name not in KEPT_FILTERS for name, _ in state.filters):
+        return None
+    filters = state.filter_dict
+    archived = filters.get("archived", "active")
+    parts = [select(t.is_archived, t.company, t.platoon, t.status, t.n) for t in (CadetTotal, CadetTotalDelta)]
+    kept = union_all(*parts).subquery("kept")
+    wheres = [] if archived == "all" else [kept.c.is_archived.is_(archived in ("archived", "true"))]
+    wheres += [kept.c[name] == filters[name] for name in ("company", "platoon", "status") if name in filters]
+    return select(func.coalesce(func.sum(kept.c.n), 0)).where(*wheres).scalar_subquery()
+
+
 def _id_base(state: ListState):
     """The page's cadet ids alone, joined to grades only when the sort or a filter needs it."""
     ids = select(Cadet.id)
@@ -155,7 +174,7 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
 
     def build() -> dict[str, Any]:
         page = fetch_page(_with_default_archived(state), state, clamp_page=clamp_page,
-                          count_base=_count_base(state), id_base=_id_base(state))
+                          count_base=_count_base(state), id_base=_id_base(state), kept_total=_kept_total(state))
         page["data"] = [shape_cadet(r) for r in page["data"]]
         return page
 

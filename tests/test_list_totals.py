@@ -1,0 +1,150 @@
+"""The lists' maintained totals (CadetTotal, kept by triggers) equal count(*) of their lists after
+every kind of cadet write, and after concurrent mixed writers on PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from blueprints.core.liststate import ListState
+from blueprints.core.operations.cadets import archive_cadets, import_cadets, restore_cadets, update_cadet
+from blueprints.core.reads import apply_filters, count_rows
+from blueprints.core.reads.cadets import CADET_SPEC, _count_base, _kept_total
+from blueprints.core.reads.grades import GRADE_SPEC
+from models import Cadet, CadetTotalDelta, db
+from tests.conftest import is_postgres
+from tests.factories import make_cadet, make_cadets, make_token, make_user
+from tests.test_concurrency import as_user, run_together
+
+COMPANIES, PLATOONS, STATUSES = ("Alpha", "Bravo", "Charlie"), ("1st", "2nd"), ("Ongoing", "Completed", "Drop")
+ARCHIVED = (None, "active", "archived", "all", "true", "false")
+
+
+def _states():
+    """Every list state a maintained total answers: each archived choice by each subset of filters."""
+    for archived, company, platoon, status in itertools.product(ARCHIVED, (None, *COMPANIES, "Nobody"),
+                                                                (None, *PLATOONS), (None, *STATUSES)):
+        args = {k: v for k, v in (("archived", archived), ("company", company), ("platoon", platoon),
+                                  ("status", status)) if v is not None}
+        yield args, ListState.from_args(args, CADET_SPEC, strict=True)
+
+
+def mismatches() -> list:
+    """(args, kept, counted) of every list state whose maintained total is not its count(*)."""
+    db.session.expire_all()
+    out = []
+    for args, state in _states():
+        kept = db.session.scalar(select(_kept_total(state)))
+        counted = count_rows(apply_filters(_count_base(state), state))
+        if kept != counted:
+            out.append((args, kept, counted))
+    db.session.rollback()
+    return out
+
+
+def _some_cadets(admin, n: int = 6) -> list[int]:
+    return [make_cadet(admin, company=COMPANIES[i % 3], platoon=PLATOONS[i % 2], status=STATUSES[i % 3])
+            for i in range(n)]
+
+
+def test_every_list_state_the_totals_answer_is_known_and_others_count():
+    for _, state in _states():
+        assert _kept_total(state) is not None
+    for args in ({"search": "x"}, {"course": "BS"}, {"year_level": "1"}, {"company": "Alpha", "search": "y"}):
+        assert _kept_total(ListState.from_args(args, CADET_SPEC, strict=True)) is None
+    assert _kept_total(ListState.from_args({"remarks": "Passed"}, GRADE_SPEC, strict=True)) is None
+
+
+def test_totals_equal_counts_after_every_kind_of_write(app):
+    admin = make_user("admin")
+    assert mismatches() == []
+    ids = _some_cadets(admin)  # create, one by one
+    assert mismatches() == []
+    make_cadets(40, admin, company="Bravo", platoon="2nd")  # import, new rows
+    assert mismatches() == []
+    make_cadet(admin, company=None, platoon=None)  # no company or platoon: still in the unfiltered totals
+    assert mismatches() == []
+    update_cadet(admin, ids[0], {"company": "Charlie"})
+    update_cadet(admin, ids[1], {"platoon": "1st", "status": "Drop"})
+    update_cadet(admin, ids[2], {"company": None})
+    update_cadet(admin, ids[3], {"email": "not-a-key@example.test"})  # not a key column: totals untouched
+    assert mismatches() == []
+    assert archive_cadets(admin, ids[:4]) == 4  # bulk archive
+    assert archive_cadets(admin, ids[:2]) == 0  # again: nothing changes
+    assert mismatches() == []
+    assert restore_cadets(admin, ids[1:3]) == 2
+    assert mismatches() == []
+    update_cadet(admin, ids[0], {"status": "Completed"})  # an archived cadet's key change
+    assert mismatches() == []
+    rows = [{"student_id": db.session.get(Cadet, i).student_id, "first_name": "Re", "last_name": "Imported",
+             "company": "Alpha", "status": "Completed"} for i in ids[2:5]]
+    rows.append({"student_id": "NEW-1", "first_name": "New", "last_name": "One", "company": "Charlie"})
+    result = import_cadets(admin, rows, on_existing="update")  # bulk update of keys and a create, one call
+    assert (result.created, result.updated) == (1, 3)
+    assert mismatches() == []
+
+
+def test_rolled_back_writes_and_raw_sql_keep_totals_exact(app):
+    admin = make_user("admin")
+    ids = _some_cadets(admin)
+    db.session.execute(update(Cadet).where(Cadet.id == ids[0]).values(is_archived=True))
+    db.session.rollback()  # a failed operation's change and its totals change go together
+    assert mismatches() == []
+    db.session.execute(update(Cadet).where(Cadet.id.in_(ids[:3])).values(company="Bravo", platoon="2nd"))
+    db.session.execute(delete(Cadet).where(Cadet.id == ids[5]))  # not an operation, still counted
+    db.session.commit()
+    assert mismatches() == []
+
+
+def test_the_api_envelope_total_is_the_maintained_total(app, client):
+    admin = make_user("admin")
+    ids = _some_cadets(admin, 9)
+    archive_cadets(admin, ids[:2])
+    headers = {"Authorization": f"Bearer {make_token(admin)}"}
+    for path, total in (("/api/cadets", 7), ("/api/cadets?company=Alpha", 2), ("/api/grades?archived=all", 9),
+                        ("/api/cadets?archived=archived&status=Ongoing", 1), ("/api/cadets?page=9", 7)):
+        assert client.get(path, headers=headers).get_json()["total"] == total, path
+
+
+# --- concurrent mixed writers ----------------------------------------------------------------------
+
+RUNS, WRITERS = 12, 6
+
+
+def _mixed_job(admin_id: int, ids: list[int], seed: int):
+    rng = random.Random(seed)
+    kind = seed % 5
+
+    def job():
+        actor = as_user(admin_id)
+        chosen = rng.sample(ids, 4)
+        if kind == 0:
+            return archive_cadets(actor, chosen)
+        if kind == 1:
+            return restore_cadets(actor, chosen)
+        if kind == 2:
+            return update_cadet(actor, chosen[0], {"company": rng.choice(COMPANIES), "status": rng.choice(STATUSES)})
+        if kind == 3:
+            return make_cadet(actor, company=rng.choice(COMPANIES), platoon=rng.choice(PLATOONS))
+        return import_cadets(actor, [{"student_id": f"T{seed}-{i}", "first_name": "T", "last_name": f"{seed}",
+                                      "company": rng.choice(COMPANIES), "platoon": rng.choice(PLATOONS)}
+                                     for i in range(5)])
+
+    return job
+
+
+@pytest.mark.postgres
+def test_concurrent_mixed_writers_keep_every_total_exact(app):
+    if not is_postgres():
+        pytest.skip("concurrent writers are tested against PostgreSQL")
+    admin = make_user("admin")
+    ids = _some_cadets(admin, 24)
+    for run in range(RUNS):
+        results = run_together(app, [_mixed_job(admin.id, ids, run * WRITERS + w) for w in range(WRITERS)])
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert not errors, f"run {run}: {errors[:3]}"
+        assert mismatches() == [], f"run {run}"
+    assert db.session.scalar(select(func.count()).select_from(CadetTotalDelta)) == 0  # every delta folded
