@@ -449,6 +449,8 @@ END $$""",
       "FOR EACH STATEMENT EXECUTE FUNCTION cadet_totals_apply()"
       for op, ref in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
                       ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"))),
+    # Also under session_replication_role = replica (the seed's bulk load, logical replication).
+    *(f"ALTER TABLE cadets ENABLE ALWAYS TRIGGER cadet_totals_{kind}" for kind in ("insert", "delete", "update")),
 ]
 _SQLITE_ADD = ("INSERT INTO cadet_totals (is_archived, company, platoon, status, n) VALUES ({r}.is_archived, "
                "coalesce({r}.company, ''), coalesce({r}.platoon, ''), {r}.status, {d}) "

@@ -148,3 +148,19 @@ def test_concurrent_mixed_writers_keep_every_total_exact(app):
         assert not errors, f"run {run}: {errors[:3]}"
         assert mismatches() == [], f"run {run}"
     assert db.session.scalar(select(func.count()).select_from(CadetTotalDelta)) == 0  # every delta folded
+
+
+def test_the_lean_page_shaper_builds_the_very_dicts_of_shape_cadet(app):
+    from blueprints.core.reads.cadets import shape_cadet, shape_cadet_rows
+    from models import select_cadets_with_grades
+
+    admin = make_user("admin")
+    make_cadet(admin, middle_name="Reyes", suffix="Jr", company=None)
+    _some_cadets(admin, 3)
+    result = db.session.execute(select_cadets_with_grades().order_by(Cadet.id))
+    keys, rows = list(result.keys()), result.all()
+    lean = shape_cadet_rows(keys, rows)
+    slow = [shape_cadet(dict(zip(keys, row, strict=True))) for row in rows]
+    assert lean == slow
+    assert [list(c) for c in lean] == [list(c) for c in slow]  # key order too: the JSON bytes
+    assert [list(c["grades"]) for c in lean] == [list(c["grades"]) for c in slow]

@@ -118,6 +118,31 @@ def shape_cadet(row: dict[str, Any]) -> dict[str, Any]:
     return cadet
 
 
+def shape_cadet_rows(keys: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
+    """shape_cadet for a page of plain rows, with no interim dict per row (the same dicts, key order
+    included: the cold list's bytes are unchanged)."""
+    cadet_at = [(i, k) for i, k in enumerate(keys) if k not in GRADE_KEYS]
+    where = {k: i for i, k in enumerate(keys)}
+    grade_at = [(where[k], k) for k in GRADE_KEYS if k in where and k not in _RENAMED]
+    grade_at += [(where[k], name) for k, name in _RENAMED.items() if k in where]
+    lifetime = where.get("lifetime_merit_points")
+    out = []
+    for row in rows:
+        cadet = {k: row[i] for i, k in cadet_at}
+        grades = {k: row[i] for i, k in grade_at}
+        if "status" not in grades:  # as shape_cadet: the renamed keys are always there
+            grades["status"] = None
+        grades.setdefault("updated_at", None)
+        grades["badge"] = badge((row[lifetime] if lifetime is not None else 0) or 0)
+        cadet["full_name"] = full_name(cadet)
+        cadet["grades"] = grades
+        out.append(cadet)
+    return out
+
+
+_RENAMED = {"grade_status": "status", "grade_updated_at": "updated_at"}
+
+
 def full_name(c: dict[str, Any]) -> str:
     middle = f" {c['middle_name'][0]}." if c.get("middle_name") else ""
     suffix = f" {c['suffix']}" if c.get("suffix") else ""
@@ -173,10 +198,8 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
     """One page of cadets with grade summaries; cached until cadets or grades change."""
 
     def build() -> dict[str, Any]:
-        page = fetch_page(_with_default_archived(state), state, clamp_page=clamp_page,
-                          count_base=_count_base(state), id_base=_id_base(state), kept_total=_kept_total(state))
-        page["data"] = [shape_cadet(r) for r in page["data"]]
-        return page
+        return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
+                          id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows)
 
     return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), build)
 
