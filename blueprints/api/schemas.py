@@ -198,11 +198,16 @@ def single(name: str) -> Schema:
 
 
 def envelope(name: str) -> Schema:
-    """The list envelope; next_after only with ?after=, total_is_estimate only for estimated totals."""
+    """The list envelope; next_after only with ?after= (an id in the id walk, a cursor with a sort) and
+    prev_before only with a cursor; total_is_estimate only for estimated totals."""
     return obj({"data": {"type": "array", "items": ref(name)}, "page": {"type": "integer", "minimum": 1},
                 "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
                 "total": {"type": "integer", "minimum": 0},
-                "next_after": null(ID), "total_is_estimate": BOOL}, ("data", "page", "limit", "total"))
+                "next_after": {"anyOf": [ID, CURSOR, {"type": "null"}]}, "prev_before": null(CURSOR),
+                "total_is_estimate": BOOL}, ("data", "page", "limit", "total"))
+
+
+CURSOR: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$", "maxLength": 1000}
 
 
 # --- query parameters, from the ListSpec -----------------------------------------------------------
@@ -221,8 +226,11 @@ def list_parameters(spec: ListSpec) -> list[Schema]:
         ("sort", {"type": "string", "enum": sorts + [f"-{s}" for s in sorts]},
          f"Sort key, '-' for descending; default {spec.default_sort}."),
         ("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-         "Keyset cursor: rows with id above this (0 to start), always in id order: sort and page do not "
-         "apply. Follow next_after until it is null."),
+         "Keyset cursor. Without sort: rows with id above this (0 to start), in id order. With sort: 0 "
+         "starts a walk in that order, N continues after the row with id N; then pass next_after (an "
+         "opaque signed cursor string, valid for the same sort and filters; a forged one is a 400) until "
+         "it is null; before=<prev_before> walks back. page does not apply. A deep page costs what page 1 "
+         "costs."),
     ]
     if spec.search is not None:
         params.append(("search", _TEXT_QUERY, "Case-insensitive text search."))

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from flask import has_app_context
 from sqlalchemy.sql.elements import ColumnElement
 
+from blueprints.core import keyset
 from blueprints.core.errors import BadRequest
 from blueprints.core.validation import MAX_ID, has_control_chars, parse_date, parse_whole
 from models import DEFAULT_PAGE_SIZE, PAGE_SIZES
@@ -86,7 +88,11 @@ class ListState:
     desc: bool = False
     search: str = ""
     filters: tuple[tuple[str, Any], ...] = ()
-    after: int | None = None
+    after: int | None = None  # the id walk: rows with id above this, in id order
+    cursor: str | None = None  # a keyset cursor (keyset.py) in the list's own sort; "" starts the walk,
+    # "id:N" continues after the row with id N
+    backward: bool = False  # the cursor came as before=: the rows just before it (a previous page)
+    seek: tuple | None = field(default=None, compare=False)  # the cursor's sort values, once verified
 
     @property
     def offset(self) -> int:
@@ -103,7 +109,12 @@ class ListState:
     def cache_args(self) -> tuple:
         """Normalised, hashable description of the request: every allow-listed parameter."""
         return (self.page, self.per_page, self.sort, self.desc, self.search.lower(),
-                tuple((k, str(v)) for k, v in self.filters), self.after)
+                tuple((k, str(v)) for k, v in self.filters), self.after, self.cursor, self.backward)
+
+    @property
+    def scope(self) -> str:
+        """What a keyset cursor of this state is valid for: its list, sort and filters."""
+        return keyset.scope(self.spec.name, self.sort_param, self.search, self.filters)
 
     def params(self, size_param: str = "per_page", **changes: Any) -> dict[str, str]:
         """URL parameters of this state with some changed, sorted so equal views share a URL."""
@@ -180,16 +191,27 @@ class ListState:
             if strict:
                 bad("search", "search must not contain control characters")
             search = "".join(c for c in search if ord(c) >= 32)
-        after = _cursor(args.get("after"), "after", strict, bad)
+        sorted_by = (sort, desc) != ("id", False) and "sort" in args and sort in spec.sorts
+        after, cursor, backward = _cursors(args, sorted_by, strict, bad)
 
         if strict:
-            known = {"page", size_param, "sort", "search", "q", "after", *spec.filters}
+            known = {"page", size_param, "sort", "search", "q", "after", "before", *spec.filters}
             for name in args:
                 if name not in known:
                     bad(name, "unknown parameter")
         if errors:
             raise BadRequest("Invalid query parameters.", errors)
-        return cls(spec, page, per_page, sort, desc, search, tuple(filters), after)
+        state = cls(spec, page, per_page, sort, desc, search, tuple(filters), after, cursor, backward)
+        # Verified where it is used; the fast path (no app context) only looks the cached body up.
+        if cursor and not cursor.startswith("id:") and has_app_context():
+            seek = keyset.load(cursor, state.scope)
+            if seek is None:
+                if strict:
+                    name = "before" if backward else "after"
+                    raise BadRequest("Invalid query parameters.", {name: ["is not a cursor of this list and sort"]})
+                return replace(state, cursor=None, backward=False)
+            state = replace(state, seek=seek)
+        return state
 
 
 def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> Any:
@@ -203,14 +225,31 @@ def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> An
     return default
 
 
-def _cursor(raw: str | None, name: str, strict: bool, bad) -> int | None:
-    """The keyset cursor: an id from 0 (start of the walk) to MAX_ID; the database refuses larger ones."""
+def _cursors(args: Mapping[str, str], sorted_by: bool, strict: bool, bad) -> tuple[int | None, str | None, bool]:
+    """(id walk start, keyset cursor, backward) from after= and before=.
+
+    after=N (a whole number) without a sort is the id walk: rows with id above N, in id order, as
+    the API has always offered. With a sort, after=0 starts a keyset walk in that sort and after=N
+    continues it after the row with id N; next_after (and prev_before) are opaque signed cursors,
+    and before= walks back.
+    """
+    raw, name = (args["before"], "before") if args.get("before") is not None else (args.get("after"), "after")
     if raw is None:
-        return None
-    number = parse_whole(raw, 0, MAX_ID)
-    if number is None and strict:
-        bad(name, f"{name} must be a whole number from 0 to {MAX_ID}")
-    return number
+        return None, None, False
+    if name == "after" and raw.isascii() and raw.isdigit():
+        number = parse_whole(raw, 0, MAX_ID)
+        if number is None:
+            if strict:
+                bad(name, f"{name} must be a whole number from 0 to {MAX_ID}, or a cursor from next_after")
+            return None, None, False
+        if not sorted_by:
+            return number, None, False
+        return None, "" if number == 0 else f"id:{number}", False  # the start, or after that row
+    if 0 < len(raw) <= keyset.MAX_TOKEN and set(raw) <= keyset.TOKEN_CHARS:
+        return None, raw, name == "before"
+    if strict:
+        bad(name, f"{name} is not a cursor this API issued")
+    return None, None, False
 
 
 def _fmt(value: Any) -> str:

@@ -13,10 +13,12 @@ validation, clock, checkin_codes). Never operations/ (reads do not write), never
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, func, select, text
+from sqlalchemy import ScalarSelect, Select, false, func, select, text
 
+from blueprints.core import keyset
 from blueprints.core.database import is_postgres
 from blueprints.core.liststate import ListState
 from models import db
@@ -24,10 +26,28 @@ from models import db
 ESTIMATE_CAP = 10_000
 
 
-def order_clauses(state: ListState) -> list:
-    """The chosen sort, then the primary key as tie-breaker, all in one direction (index-friendly)."""
+def order_clauses(state: ListState, *, reverse: bool = False) -> list:
+    """The chosen sort, then the primary key as tie-breaker, all in one direction (index-friendly).
+
+    NULLs come last ascending and first descending (the largest value) in both databases, as
+    PostgreSQL's indexes order them, so a keyset cursor can say where a NULL row stands.
+    """
     columns = (*state.spec.sorts[state.sort], state.spec.pk)
-    return [c.desc() if state.desc else c.asc() for c in columns]
+    desc = state.desc != reverse
+    return [c.desc().nulls_first() if desc else c.asc().nulls_last() for c in columns]
+
+
+def seek_columns(state: ListState) -> list:
+    """The sort's columns and the tie-breaker a keyset cursor compares. When every sort column is in
+    one joined table whose foreign key is the primary key (grades.cadet_id = cadets.id), that key
+    breaks ties, so the comparison matches that table's own index (grades (final_grade, cadet_id))."""
+    columns = list(state.spec.sorts[state.sort])
+    pk = getattr(state.spec.pk, "expression", state.spec.pk)
+    tables = {getattr(getattr(c, "expression", c), "table", None) for c in columns}
+    tie = state.spec.pk
+    if len(tables) == 1 and (table := tables.pop()) is not None and table is not pk.table:
+        tie = next((c for c in table.c if any(fk.column is pk for fk in c.foreign_keys)), tie)
+    return [*columns, tie]
 
 
 def apply_filters(stmt: Select, state: ListState) -> Select:
@@ -81,11 +101,17 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
         total, estimated = None, False
     else:
         total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
+    if state.cursor and state.cursor.startswith("id:"):
+        state = _anchored(stmt, state)
     keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base)
+    cursors = None
+    if state.cursor is not None:
+        keys, rows, cursors = _cursors(state, keys, rows)
     if total is None:
         total = rows[0][-1] if rows else (db.session.scalar(select(total_sql)) or 0)
     page = state.page
-    if clamp_page and total and state.offset >= total and not estimated and state.after is None:
+    walking = state.after is not None or state.cursor is not None
+    if clamp_page and total and state.offset >= total and not estimated and not walking:
         page = (total - 1) // state.per_page + 1
         keys, rows = _page_rows(stmt, state, page, total_sql, id_base)
     if total_sql is not None:
@@ -96,6 +122,8 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
         result["total_is_estimate"] = True
     if state.after is not None:
         result["next_after"] = data[-1]["id"] if len(data) == state.per_page else None
+    if cursors is not None:
+        result.update(cursors)
     return result
 
 
@@ -117,6 +145,8 @@ def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelec
         stmt = stmt.add_columns(total_sql.label(_TOTAL))
     if state.after is not None:
         query = stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
+    elif state.cursor is not None:
+        query = _seek_page(stmt, state, id_base)
     elif id_base is not None:
         keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
                 .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
@@ -124,4 +154,50 @@ def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelec
     else:
         query = stmt.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
     result = db.session.execute(query)
-    return list(result.keys()), result.all()
+    rows = result.all()
+    return list(result.keys()), rows[::-1] if state.backward else rows
+
+
+_SEEK = "_seek_"
+
+
+def _seek_page(stmt: Select, state: ListState, id_base: Select | None) -> Select:
+    """The page past (or, backward, before) the cursor's row: an index seek whatever the page's depth.
+    Its seek values ride along as labelled columns, to sign the next cursors with."""
+    order = order_clauses(state, reverse=state.backward)
+    columns = seek_columns(state)
+    base = apply_filters(id_base, state) if id_base is not None else stmt
+    if state.seek == (_PAST_END,):
+        base = base.where(false())
+    elif state.seek is not None:
+        base = base.where(keyset.seek(columns, state.seek, greater=state.desc == state.backward))
+    base = base.order_by(*order).limit(state.per_page)
+    if id_base is not None:
+        keys = base.subquery()
+        base = stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order)
+    return base.add_columns(*(c.label(f"{_SEEK}{i}") for i, c in enumerate(columns)))
+
+
+def _anchored(stmt: Select, state: ListState) -> ListState:
+    """after=N with a sort: seek past the sort values of the row with id N (past every row, when no
+    row of this list has that id: an empty page)."""
+    anchor = int(state.cursor.removeprefix("id:"))
+    row = db.session.execute(stmt.with_only_columns(*seek_columns(state)).where(state.spec.pk == anchor)
+                             .order_by(None).limit(1)).first()
+    return replace(state, seek=tuple(row) if row is not None else (_PAST_END,))
+
+
+_PAST_END = object()  # a seek value no row is past
+
+
+def _cursors(state: ListState, keys: list[str], rows: list) -> tuple[list[str], list, dict[str, Any]]:
+    """Strip the seek columns; next_after / prev_before: signed cursors of the page's last / first row."""
+    width = sum(1 for k in keys if k.startswith(_SEEK))
+    values = [tuple(row[-width:]) for row in rows]
+    keys, rows = keys[:-width], [row[:-width] for row in rows]
+    full = len(rows) == state.per_page
+    more_after = full if not state.backward else bool(rows)
+    more_before = (state.seek is not None and bool(rows)) if not state.backward else full
+    links = {"next_after": keyset.dump(state.scope, values[-1]) if more_after else None,
+             "prev_before": keyset.dump(state.scope, values[0]) if more_before else None}
+    return keys, rows, links
