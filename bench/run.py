@@ -55,6 +55,7 @@ ANALYSIS = "## Analysis"  # docs/performance.md keeps this section (written by h
 ADMIN, PASSWORD = "bench-admin", "bench-" + secrets.token_urlsafe(12)
 
 DEEP = "grades sort=-final_grade page=1900"
+DEEP_SEEK = "grades sort=-final_grade after row 94,950 (keyset)"  # the same page, reached by its cursor
 # (label, path, kind, the peer's equivalent or None): kind "api" uses the token, "page" the session cookie.
 # The peer cannot sort grades, so its deep page is page 1,900 in id order.
 READ_PATHS = [
@@ -65,11 +66,12 @@ READ_PATHS = [
      "/api/cadets?company=Alpha&limit=50"),
     ("grades limit=50", "/api/grades?limit=50", "api", None),
     (DEEP, "/api/grades?sort=-final_grade&page=1900&limit=50", "api", "/api/grades?page=1900&limit=50"),
+    (DEEP_SEEK, "/api/grades?sort=-final_grade&limit=50&after={anchor}", "api", "/api/grades?page=1900&limit=50"),
     ("cadets HTML page (50 rows)", "/cadets/?per_page=50", "page", None),
     ("grades HTML page (50 rows)", "/grades/?per_page=50", "page", None),
 ]
 HTML_TWINS = {"cadets HTML page (50 rows)": "cadets limit=50 (page 1)", "grades HTML page (50 rows)": "grades limit=50"}
-BIG_PATHS = ("cadets limit=50 (page 1)", DEEP)  # at 100k: the deep page against the peer, memory under load
+BIG_PATHS = ("cadets limit=50 (page 1)", DEEP, DEEP_SEEK)  # at 100k: the deep page against the peer, memory under load
 
 
 @dataclass
@@ -334,7 +336,8 @@ def run_dataset(b: Bench, cadets: int, token: str) -> None:
     label = f"{cadets // 1000}k"
     big = cadets > min(b.args.sizes)
     api_headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
-    paths = [p for p in READ_PATHS if (p[0] in BIG_PATHS if big else p[0] != DEEP)]
+    paths = [p for p in READ_PATHS if (p[0] in BIG_PATHS if big else p[0] not in (DEEP, DEEP_SEEK))]
+    paths = [(w, path.format(anchor=_deep_anchor()) if w == DEEP_SEEK else path, k, pp) for w, path, k, pp in paths]
     peer = Peer.from_env(cadets)
     redis.Redis.from_url(REDIS_URL).flushdb()
     warm_proc, warm = b.serve_app(cache=True)
@@ -366,6 +369,13 @@ def run_dataset(b: Bench, cadets: int, token: str) -> None:
         guarded(b, label, "monitoring off", monitoring_off, b, label, api_headers)
         ceiling(b, label, bodies, paths)
     floors(b, label, token, paths)
+
+
+def _deep_anchor() -> int:
+    """The id of the last row of page 1,899 of grades by -final_grade: after=<it> is page 1,900."""
+    with psycopg.connect(f"{PG}/{DB_NAME}") as conn:
+        return conn.execute("SELECT c.id FROM cadets c JOIN grades g ON g.cadet_id = c.id WHERE NOT c.is_archived "
+                            "ORDER BY g.final_grade DESC, c.id DESC OFFSET 94949 LIMIT 1").fetchone()[0]
 
 
 def ceiling(b: Bench, label: str, bodies: dict[str, dict], paths: list) -> None:
@@ -538,7 +548,7 @@ def targets(b: Bench) -> str:
                      f"x{warm.rps / ceiling.rps:.2f} ({warm.rps:.0f} / {ceiling.rps:.0f}), p99 {warm.p99:.1f} ms",
                      warm.rps >= 0.5 * ceiling.rps and warm.p99 < 15)
             if cold and peer_cold:
-                factor = 10 if what == DEEP else 3
+                factor = 10 if what in (DEEP, DEEP_SEEK) else 3
                 line(f"{label} cold {what}: >= {factor}x the peer", f"x{cold.rps / peer_cold.rps:.2f} "
                      f"({cold.rps:.0f} / {peer_cold.rps:.0f} req/s)", cold.rps >= factor * peer_cold.rps)
         for page, api in HTML_TWINS.items():

@@ -46,7 +46,8 @@ def seek_columns(state: ListState) -> list:
     tables = {getattr(getattr(c, "expression", c), "table", None) for c in columns}
     tie = state.spec.pk
     if len(tables) == 1 and (table := tables.pop()) is not None and table is not pk.table:
-        tie = next((c for c in table.c if any(fk.column is pk for fk in c.foreign_keys)), tie)
+        tie = next((c for c in table.c if any(fk.column.table is pk.table and fk.column.name == pk.name
+                                              for fk in c.foreign_keys)), tie)
     return [*columns, tie]
 
 
