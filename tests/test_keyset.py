@@ -135,3 +135,34 @@ def test_the_id_walk_without_a_sort_is_unchanged(client, admin, token):
     _varied_cadets(admin, 7)
     body = body_of(call(client, "GET", "/api/cadets?after=0&limit=3", token))
     assert isinstance(body["next_after"], int) and "prev_before" not in body
+
+
+def _row_ids(html: str) -> list[str]:
+    import re
+
+    return list(dict.fromkeys(re.findall(r'href="/cadets/(\d+)\?', html)))
+
+
+def _link(html: str, rel: str) -> str:
+    import re
+    from html import unescape
+
+    return unescape(re.search(rf'href="([^"]+)" rel="{rel}"', html).group(1))
+
+
+@pytest.mark.parametrize("path", ["/cadets/?sort=-final_grade&per_page=10", "/grades/?sort=platoon&per_page=10"])
+def test_page_links_next_and_previous_seek_by_cursor_and_match_the_numbered_pages(client, admin, path):
+    from tests.factories import login
+
+    _varied_cadets(admin, 25)
+    login(client, admin)
+    first = client.get(path).get_data(as_text=True)
+    next_url = _link(first, "next")
+    assert "after=" in next_url and "page=2" in next_url
+    second = client.get(next_url).get_data(as_text=True)
+    assert len(_row_ids(second)) == 10
+    assert _row_ids(second) == _row_ids(client.get(path + "&page=2").get_data(as_text=True))
+    assert "Showing 11" in second
+    back = _link(second, "prev")
+    assert "before=" in back
+    assert _row_ids(client.get(back).get_data(as_text=True)) == _row_ids(first)

@@ -127,6 +127,8 @@ class ListState:
         if state.page != 1:
             out["page"] = str(state.page)
         out[size_param] = str(state.per_page)
+        if changes.get("cursor"):  # only when asked: a cursor holds for this sort and filters alone
+            out["before" if state.backward else "after"] = state.cursor
         return dict(sorted(out.items()))
 
     def query_string(self, **changes: Any) -> str:

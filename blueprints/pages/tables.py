@@ -18,6 +18,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from blueprints.core import keyset
 from blueprints.core.cache import Read
 from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
@@ -177,11 +178,29 @@ class TablePage:
 
     @property
     def previous_url(self) -> str | None:
-        return self.url(page=self.page - 1) if self.page > 1 else None
+        if self.page <= 1:
+            return None
+        return self.url(page=self.page - 1, **self._cursor(self.rows[0] if self.rows else None, backward=True))
 
     @property
     def next_url(self) -> str | None:
-        return self.url(page=self.page + 1) if self.has_next else None
+        if not self.has_next:
+            return None
+        return self.url(page=self.page + 1, **self._cursor(self.rows[-1] if self.rows else None, backward=False))
+
+    def _cursor(self, row: dict[str, Any] | None, backward: bool) -> dict[str, Any]:
+        """A keyset cursor past this row for the previous/next link, so the next page is an index
+        seek, not an OFFSET walk; {} (the numbered link) when the row does not hold its sort values."""
+        if row is None or self.is_estimate:
+            return {}
+        values = []
+        for column in self.state.spec.sorts[self.state.sort]:
+            holder = row if column.key in row else row.get("grades") or {}
+            if column.key not in holder:
+                return {}
+            values.append(holder[column.key])
+        values.append(row.get(self.state.spec.pk.key))
+        return {"cursor": keyset.dump(self.state.scope, tuple(values)), "backward": backward}
 
     @property
     def showing(self) -> str:
