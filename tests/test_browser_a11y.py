@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from blueprints.core.operations.attendance import save_sheet
 from blueprints.core.operations.merits import record_merit
-from models import Cadet, User, db
+from models import Cadet, db
 from tests.factories import make_cadet, make_cadets, make_token, make_training_day, make_user
 from tests.test_browser import ARGS, CHROMIUM, _sign_in, server  # noqa: F401 (server is a fixture)
 
@@ -114,7 +114,7 @@ def test_every_page_has_no_axe_violations_at_phone_and_laptop_widths(app, tab):
     page.fill("#f-points", "0")
     page.click("#merit-form button[type=submit]")
     page.wait_for_load_state()
-    assert page.locator(".error-summary").count() == 1 and page.evaluate("document.activeElement.matches('.error-summary')")
+    assert page.evaluate("document.activeElement.matches('.error-summary')")  # the summary took focus
     _check_here(page, "merit form with errors", found)
     page = tab(s["admin"], "/")
     for path in admin_pages:
@@ -148,5 +148,54 @@ def test_phone_screenshots(app, server):  # noqa: F811
             for name, path in shots:
                 page.goto(server + path)
                 page.screenshot(path=os.path.join(out, f"phone-{name}.png"))
+            context.close()
+        browser.close()
+
+
+_COVERED = """() => {
+  const el = document.activeElement, box = el.getBoundingClientRect();
+  const x = box.left + box.width / 2, y = box.top + box.height / 2;
+  if (y < 0 || y > innerHeight || x < 0 || x > innerWidth) return 'off screen: ' + el.outerHTML.slice(0, 80);
+  const hit = document.elementFromPoint(x, y);
+  return hit && (hit === el || el.contains(hit) || (el.labels && [...el.labels].includes(hit))) ? ''
+    : el.outerHTML.slice(0, 80) + ' is under ' + (hit ? hit.outerHTML.slice(0, 80) : 'nothing');
+}"""
+
+
+def test_tabbing_through_the_sheet_never_hides_the_focus_and_save_is_near(app, server):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    staff = make_user("training_staff")
+    make_cadets(50, company="Alpha")
+    day = make_training_day(title="Long drill")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for (width, height), status in ((DESKTOP, "late"), (PHONE, "absent")):
+            context = browser.new_context(viewport={"width": width, "height": height})
+            page = context.new_page()
+            page.base = server
+            _sign_in(page, staff, f"/training-days/{day}/sheet?company=Alpha")
+            page.focus("#quick-student-id")
+            hidden, selects = [], 0
+            for _ in range(80):  # forwards through every row to the Save bar...
+                page.keyboard.press("Tab")
+                hidden.append(page.evaluate(_COVERED))
+                selects += page.evaluate("document.activeElement.matches('select.status-select')")
+                if page.evaluate("document.activeElement.id") == "sheet-save":
+                    break
+            assert selects == 50 and page.evaluate("document.activeElement.id") == "sheet-save", width
+            for _ in range(30):  # ...and back up under the sticky header
+                page.keyboard.press("Shift+Tab")
+                hidden.append(page.evaluate(_COVERED))
+            assert [h for h in hidden if h] == [], width
+            # From the third row, Save is one key chord away (and in sight).
+            third = page.locator("select.status-select").nth(2)
+            third.focus()
+            third.select_option(status)
+            page.keyboard.press("Control+Enter")
+            assert page.evaluate("document.activeElement.id") == "sheet-save" and page.evaluate(_COVERED) == ""
+            page.keyboard.press("Enter")
+            page.wait_for_load_state()
+            assert page.locator("select.status-select").nth(2).input_value() == status, width  # saved
             context.close()
         browser.close()
