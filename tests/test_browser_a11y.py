@@ -66,21 +66,37 @@ def _check_both_widths(page, path: str, found: list[str]) -> None:
     _check_here(page, path, found)
 
 
+# Controls (not links inside a sentence) smaller than `least` px either way; on phones the primary ones
+# (row ticks, pager, rows per page, sort, sign out, the sheet's statuses, filter toggles) need about 44.
+_SMALL = """([least, primary]) => {
+  const controls = 'button, input:not([type=hidden]), select, textarea, summary, .nav a, .pager a, .pager span, '
+    + '.sizes a, .sizes strong, thead a, .actions a, .crumbs a, label.tick';
+  const big = 'label.tick, .pager a, .pager span, .sizes a, .sizes strong, thead a.sort, .signout button, '
+    + 'select.status-select, .filter-fold > summary, .filters select, .filters input, .nav a';
+  return [...document.querySelectorAll(controls)].filter(el => el.checkVisibility() && !el.closest('label.tick'))
+    .map(el => [el, el.getBoundingClientRect(), primary && el.matches(big) ? 43.5 : least])
+    .filter(([el, box, need]) => box.width < need - 0.5 || box.height < need - 0.5)
+    .map(([el, box, need]) =>
+      `${el.outerHTML.slice(0, 60)} ${Math.round(box.width)}x${Math.round(box.height)} < ${need}`);
+}"""
+
+
 def _check_here(page, path: str, found: list[str]) -> None:
-    """axe on the page as it is now, at both widths."""
+    """axe on the page as it is now, at both widths, and the size of its controls."""
     for width, height in (DESKTOP, PHONE):
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(50)  # let the resize listeners run
         for v in _axe(page):
             nodes = "; ".join(" ".join(n["target"]) for n in v["nodes"][:4])
             found.append(f"{path} @{width}: {v['id']} ({len(v['nodes'])}) {nodes}")
+        found += [f"{path} @{width}: small target {s}" for s in page.evaluate(_SMALL, [24, width == PHONE[0]])]
         assert "UTC" not in page.inner_text("body"), path  # every time is the unit's
 
 
 def _seed() -> dict:
     admin, staff = make_user("admin"), make_user("training_staff")
     cadet_user = make_user("cadet")
-    make_cadets(6, company="Alpha")
+    make_cadets(12, company="Alpha")
     one = make_cadet(last_name="Dela Cruz", first_name="Juan", company="Bravo")
     day = make_training_day(title="Morning drill")
     make_training_day(offset=7, title="Range day")
@@ -101,7 +117,8 @@ def test_every_page_has_no_axe_violations_at_phone_and_laptop_widths(app, tab):
                    f"/training-days/{day}/sheet", f"/training-days/{day}/sheet?company=all",
                    f"/training-days/{day}/qr", f"/training-days/{day}/edit", "/training-days/new",
                    "/merits/", f"/cadets/{one}", "/account", "/account/tokens", "/api/docs"]
-    admin_pages = ["/cadets/new", f"/cadets/{one}/edit", "/cadets/import", f"/training-days/{day}/delete",
+    admin_pages = ["/cadets/?per_page=10", "/cadets/new", f"/cadets/{one}/edit", "/cadets/import",
+                   f"/training-days/{day}/delete",
                    "/admin/users", "/admin/users/new", f"/admin/users/{s['staff'].id}", "/admin/audit",
                    "/admin/settings", "/admin/performance"]
     page = tab(None)

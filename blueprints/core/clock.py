@@ -47,11 +47,3 @@ def unit_time(moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(unit_zone()).strftime(fmt)
 
-
-def unit_offset(moment: datetime | None) -> str:
-    """A stored moment in the unit's zone as ISO 8601 with its offset (CSV and API readers need the offset)."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(unit_zone()).isoformat(timespec="seconds")
