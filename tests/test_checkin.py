@@ -422,4 +422,5 @@ def test_a_cadet_scans_on_a_phone_and_is_present_on_the_sheet(app, page):
     status, time_in = records(day)[cadet.cadet_id]
     assert page.input_value(f"#status-{cadet.cadet_id}") == "present" == status
     row = page.locator(f"tr:has(#status-{cadet.cadet_id})")
-    assert time_in.strftime("%H:%M") in row.inner_text()
+    unit = ZoneInfo(current_app.config["UNIT_TIMEZONE"])
+    assert time_in.astimezone(unit).strftime("%H:%M") in row.inner_text()  # shown in the unit's time
