@@ -30,6 +30,8 @@ def _api_rules(app) -> set[tuple[str, str]]:
         # Other test modules add probe routes to the shared test app; those are not the API.
         if app.view_functions[rule.endpoint].__module__.startswith(("tests.", "routes_probe")):
             continue
+        if rule.endpoint == "api.api_docs":  # the document drawn as a page for people, not an API call
+            continue
         if rule.rule.startswith("/api/") or rule.rule == "/api":
             path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
             out |= {(path, m.lower()) for m in rule.methods - _SKIP}

@@ -6,8 +6,10 @@ import os
 import re
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from blueprints.core.checkin_codes import sign_code
@@ -64,6 +66,12 @@ def present_count(cadet_id: int) -> int:
 def on_day(day_id: int, hour: int, minute: int) -> datetime:
     day = db.session.get(TrainingDay, day_id).date
     return datetime.combine(day, time(hour, minute), UTC)
+
+
+def _unit_clock(day_id: int, hour: int, minute: int) -> datetime:
+    """That wall-clock time on the day's date in the unit's zone (UNIT_TIMEZONE)."""
+    day = db.session.get(TrainingDay, day_id).date
+    return datetime.combine(day, time(hour, minute), ZoneInfo(current_app.config["UNIT_TIMEZONE"]))
 
 
 # --- the day's code ---------------------------------------------------------------------------
@@ -128,16 +136,17 @@ def test_signed_out_scan_goes_to_sign_in_and_back_to_the_same_code(client):
 
 
 def test_scans_after_the_cut_off_count_as_late(client):
+    """The cut-off is typed as the unit's wall-clock time (17:30 in Manila is 09:30 UTC, the same date)."""
     staff = make_user("training_staff")
     login(client, staff)
     day = make_day_today()
-    saved = client.post(f"/training-days/{day}/qr/cutoff", data={"checkin_cutoff": "07:30"})
+    saved = client.post(f"/training-days/{day}/qr/cutoff", data={"checkin_cutoff": "17:30"})
     assert saved.status_code == 303
     early, late, on_time = make_user("cadet"), make_user("cadet"), make_user("cadet")
     token = code_for(day)
-    assert check_in(early, {"token": token}, now=on_day(day, 7, 29))["status"] == "present"
-    assert check_in(on_time, {"token": token}, now=on_day(day, 7, 30))["status"] == "present"
-    assert check_in(late, {"token": token}, now=on_day(day, 7, 31))["status"] == "late"
+    assert check_in(early, {"token": token}, now=_unit_clock(day, 17, 29))["status"] == "present"
+    assert check_in(on_time, {"token": token}, now=_unit_clock(day, 17, 30))["status"] == "present"
+    assert check_in(late, {"token": token}, now=_unit_clock(day, 17, 31))["status"] == "late"
     assert {k: v[0] for k, v in records(day).items()} == {
         early.cadet_id: "present", on_time.cadet_id: "present", late.cadet_id: "late"}
     assert present_count(late.cadet_id) == 1  # late still counts as attended
@@ -147,7 +156,7 @@ def test_scans_after_the_cut_off_count_as_late(client):
     assert check_in(another, {"token": token}, now=on_day(day, 23, 59))["status"] == "present"
     audits = [a.payload for a in db.session.scalars(select(AuditLog).where(AuditLog.table_name == "training_days"))
               if a.payload.get("action") == "set_checkin_cutoff"]
-    assert [(a["before"], a["after"]) for a in audits] == [(None, "07:30"), ("07:30", None)]
+    assert [(a["before"], a["after"]) for a in audits] == [(None, "17:30"), ("17:30", None)]
 
 
 def test_a_bad_cut_off_is_a_form_error_beside_the_field(client):
@@ -346,10 +355,11 @@ def test_the_sheet_and_day_page_show_who_checked_in_and_when(client):
     assert client.get(f"/training-days/{day}").status_code == 200
     done = check_in(cadet, {"token": code_for(day)}, now=on_day(day, 6, 42))
     assert done["status"] == "present"
+    shown = on_day(day, 6, 42).astimezone(ZoneInfo(current_app.config["UNIT_TIMEZONE"])).strftime("%H:%M")
     sheet = client.get(f"/training-days/{day}/sheet?company=all").get_data(as_text=True)
-    assert re.search(rf'id="status-{cadet.cadet_id}".*?<option value="present" selected>.*?06:42', sheet, re.S)
+    assert re.search(rf'id="status-{cadet.cadet_id}".*?<option value="present" selected>.*?{shown}', sheet, re.S)
     show = client.get(f"/training-days/{day}").get_data(as_text=True)
-    assert re.search(r'<td class="nowrap time-in">06:42</td>', show)
+    assert re.search(rf'<td class="nowrap time-in">{shown}</td>', show)
     assert "1 checked in so far" in show
 
 
@@ -412,4 +422,5 @@ def test_a_cadet_scans_on_a_phone_and_is_present_on_the_sheet(app, page):
     status, time_in = records(day)[cadet.cadet_id]
     assert page.input_value(f"#status-{cadet.cadet_id}") == "present" == status
     row = page.locator(f"tr:has(#status-{cadet.cadet_id})")
-    assert time_in.strftime("%H:%M") in row.inner_text()
+    unit = ZoneInfo(current_app.config["UNIT_TIMEZONE"])
+    assert time_in.astimezone(unit).strftime("%H:%M") in row.inner_text()  # shown in the unit's time

@@ -23,6 +23,7 @@ PUBLIC, ALL, STAFF, ADMIN, CADET = None, (A, S, C), (A, S), (A,), (C,)
 POLICY: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("static", "GET"): PUBLIC, ("auth.login", "GET"): PUBLIC, ("auth.login", "POST"): PUBLIC,
     ("auth.logout", "POST"): PUBLIC, ("api.token_issue", "POST"): PUBLIC, ("api.openapi_json", "GET"): PUBLIC,
+    ("api.api_docs", "GET"): PUBLIC,
     ("api.health_check", "GET"): PUBLIC,
     ("home.index", "GET"): ALL, ("account.profile", "GET"): ALL, ("account.password", "POST"): ALL,
     ("account.preferences", "POST"): ALL, ("account.tokens", "GET"): ALL, ("account.tokens", "POST"): ALL,

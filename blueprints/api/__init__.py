@@ -3,7 +3,8 @@
 Views are thin: parse the request (responses.py), call one read or operation from blueprints.core,
 answer JSON. Errors are rendered by blueprints.core.errors, which answers JSON for every /api path.
 One route module per area (cadets, grades, merits, training, attendance, admin, auth, system for
-health and monitoring, openapi for the document); listcache and fastpath serve cached lists.
+health and monitoring, openapi for the document, docs for the same as a page for people); listcache and
+fastpath serve cached lists.
 
 May import: blueprints.core, models, grading. Never a page blueprint nor blueprints.pages: the pages
 and the API share reads and operations, not each other.
@@ -24,6 +25,7 @@ from blueprints.api import (  # noqa: E402,F401 - the route modules attach their
     attendance,
     auth,
     cadets,
+    docs,
     grades,
     merits,
     openapi,

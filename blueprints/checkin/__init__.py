@@ -9,6 +9,7 @@ from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from blueprints.core.auth import page_route
+from blueprints.core.clock import unit_time
 from blueprints.core.errors import ValidationError
 from blueprints.core.operations.checkin import check_in, rotate_checkin_code, set_checkin_cutoff
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
@@ -37,9 +38,9 @@ def confirm(day_id: int) -> ResponseReturnValue:
         done = check_in(actor(), {"token": token}, day_id=day_id)
     except CheckInRefused as exc:
         return _refused(exc)
-    when = done["time_in"].strftime("%H:%M")
-    message = (f"You were already checked in ({done['status']}, {when} UTC)." if done["already_checked_in"]
-               else f"Checked in: {done['status']} at {when} UTC.")
+    when = unit_time(done["time_in"], "%H:%M")
+    message = (f"You were already checked in ({done['status']}, {when})." if done["already_checked_in"]
+               else f"Checked in: {done['status']} at {when}.")
     return back(url_for("checkin.scan", day_id=day_id, t=token), message)
 
 

@@ -165,6 +165,12 @@ class TablePage:
         return {k: v for k, v in params.items() if k in ("sort", "per_page")}
 
     @property
+    def active_filters(self) -> int:
+        """How many filters (and the search) narrow this table: the count the folded filters show on phones."""
+        return sum(1 for k, v in self.state.filter_dict.items() if k not in self.hidden and v not in (None, "")) \
+            + bool(self.state.search)
+
+    @property
     def size_links(self) -> list[tuple[int, str, bool]]:
         return [(n, self.url(per_page=n, page=1), n == self.state.per_page) for n in PAGE_SIZES]
 

@@ -43,6 +43,11 @@ class SheetChoice:
         return bool(self.company or self.platoon or self.search)
 
     @property
+    def active(self) -> int:
+        """How many of company, platoon and search are chosen (the folded picker says so on phones)."""
+        return sum(1 for value in (self.company, self.platoon, self.search) if value)
+
+    @property
     def company_filter(self) -> str | None:
         return None if self.company == EVERY_COMPANY else self.company
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 
+from blueprints.core.clock import unit_zone
 from blueprints.core.monitoring import dbinfo, report, svg
 from blueprints.core.perf.sqlnorm import is_plain_select
 
 
 def _label(epoch: int, step: int) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
+    moment = datetime.fromtimestamp(epoch, unit_zone())
     return moment.strftime("%H:%M") if step == 60 else moment.strftime("%d %b %H:00")
 
 

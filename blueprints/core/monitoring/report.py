@@ -12,6 +12,7 @@ import redis
 from flask import current_app
 from werkzeug.datastructures import MultiDict
 
+from blueprints.core.clock import unit_time
 from blueprints.core.errors import BadRequest
 from blueprints.core.perf.buffer import Buffer, clear_all, flush_all
 from blueprints.core.perf.histogram import percentile
@@ -180,7 +181,7 @@ def endpoint_totals() -> dict[str, Row]:
 
 
 def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return unit_time(datetime.fromtimestamp(epoch, UTC), "%Y-%m-%d %H:%M:%S")
 
 
 def slowest_requests(window_key: str = "1h", now: float | None = None, limit: int = 10) -> list[dict]:

@@ -9,13 +9,15 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from blueprints.core.clock import unit_zone
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
 from models import AUDIT_OPERATIONS, AuditLog, TrainingDay, User, db, select_audit_logs
 
 
 def _day_start(d) -> datetime:
-    return datetime.combine(d, time.min).astimezone()
+    """Midnight of a typed date in the unit's zone (not the server's): "From 2026-09-01" means the unit's day."""
+    return datetime.combine(d, time.min, unit_zone())
 
 
 AUDIT_SPEC = ListSpec(
