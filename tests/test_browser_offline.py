@@ -96,7 +96,7 @@ def _sign_in(page, user: User, path: str) -> None:
 def _open_for_offline(page, path: str) -> None:
     """Open the sheet online and wait until the service worker keeps it."""
     page.goto(page.context.base + path)
-    _until(page, "navigator.serviceWorker.controller !== null")
+    _until(page, "navigator.serviceWorker.ready.then(() => true)")
     _until(page, "caches.open('muster-sheets').then(c => c.keys()).then(k => k.length > 0)")
 
 
@@ -286,7 +286,7 @@ def test_queued_marks_wait_for_their_user_and_the_next_user_sees_no_cached_sheet
     assert "Secret0" not in page.content() and "not opened on this device" in page.content()
     context.set_offline(False)
     page.goto(context.base + sheet)
-    _until(page, "navigator.serviceWorker.controller !== null")
+    _until(page, "navigator.serviceWorker.ready.then(() => true)")
     page.wait_for_timeout(1000)  # the page load syncs: not the other user's batch
     assert _records(day) == {} and _offline_audits() == []
     assert "waiting" not in _status(page)
