@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from blueprints.core.operations.attendance import save_sheet
-from models import AttendanceRecord, AuditLog, IdempotencyKey, User, db
+from models import AttendanceRecord, AuditLog, Cadet, IdempotencyKey, User, db
 from tests.factories import PASSWORD, make_cadet, make_cadets, make_training_day, make_user
 from tests.test_browser import ARGS, CHROMIUM
 
@@ -148,22 +148,22 @@ def _wait_for(check, timeout: float = 20.0):
     raise AssertionError("timed out waiting")
 
 
-def _alpha_ids() -> list[int]:
-    from models import Cadet
-    ids = list(db.session.scalars(select(Cadet.id).where(Cadet.company == "Alpha").order_by(Cadet.id)))
-    db.session.rollback()
-    return ids
-
-
-def test_marks_made_offline_are_stored_exactly_once(app, server, context):
+def _thirty_cadets_opened(context, title: str):
+    """A staff member opens the sheet of 30 cadets online, so it is kept: (staff, day, cadet ids, page, path)."""
     staff = make_user("training_staff")
     make_cadets(30, company="Alpha")
-    day = make_training_day(title="Field day")
-    cadets = _alpha_ids()
+    day = make_training_day(title=title)
+    cadets = list(db.session.scalars(select(Cadet.id).where(Cadet.company == "Alpha").order_by(Cadet.id)))
+    db.session.rollback()
     page = context.new_page()
     sheet = f"/training-days/{day}/sheet?company=Alpha"
     _sign_in(page, staff, sheet)
     _open_for_offline(page, sheet)
+    return staff, day, cadets, page, sheet
+
+
+def test_marks_made_offline_are_stored_exactly_once(app, server, context):
+    staff, day, cadets, page, sheet = _thirty_cadets_opened(context, "Field day")
 
     context.set_offline(True)
     _mark(page, cadets[:25], "present")
@@ -192,14 +192,7 @@ def test_marks_made_offline_are_stored_exactly_once(app, server, context):
 
 
 def test_a_server_killed_during_the_sync_loses_no_batch_and_applies_none_twice(app, server, context):
-    staff = make_user("training_staff")
-    make_cadets(30, company="Alpha")
-    day = make_training_day(title="Storm day")
-    cadets = _alpha_ids()
-    page = context.new_page()
-    sheet = f"/training-days/{day}/sheet?company=Alpha"
-    _sign_in(page, staff, sheet)
-    _open_for_offline(page, sheet)
+    staff, day, cadets, page, sheet = _thirty_cadets_opened(context, "Storm day")
 
     context.set_offline(True)
     for n, chunk in enumerate((cadets[:10], cadets[10:20], cadets[20:])):  # three saves: three batches
