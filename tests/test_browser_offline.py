@@ -289,3 +289,24 @@ def test_queued_marks_wait_for_their_user_and_the_next_user_sees_no_cached_sheet
     _sign_in(page, first, sheet)  # its own user again: now the batch is sent
     _wait_for(lambda: len(_records(day)) == 5)
     assert [a.user_id for a in _offline_audits()] == [first.id]
+
+
+def test_a_save_posted_while_the_server_cannot_be_reached_is_queued_not_lost(app, server, context):
+    staff = make_user("training_staff")
+    cadets = [make_cadet(last_name=f"Field{i}", company="Alpha") for i in range(4)]
+    day = make_training_day(title="Lie-fi")
+    page = context.new_page()
+    sheet = f"/training-days/{day}/sheet?company=Alpha"
+    _sign_in(page, staff, sheet)
+    _open_for_offline(page, sheet)
+
+    server.stop()  # the phone still believes it has signal (navigator.onLine), but nothing gets through
+    _mark(page, cadets, "late")
+    _save(page)  # the ordinary form post, which fails
+    _shows(page, "4 marks waiting")
+    assert page.input_value(f"#status-{cadets[3]}") == "late"
+
+    server.start()
+    page.reload()
+    _wait_for(lambda: _records(day) == dict.fromkeys(cadets, "late"))
+    assert [a.user_id for a in _offline_audits()] == [staff.id]

@@ -340,16 +340,27 @@
       row.dataset.version = version;
     }
 
-    function queueChanges(fillBlanks, only) {
+    // The marks that differ from what the page was drawn with (or queued since), with the version each row had.
+    function changedMarks(fillBlanks, only) {
       var marks = [];
       (only ? [only] : rows()).forEach(function (row) {
         var select = row.querySelector("select.status-select");
-        if (fillBlanks && !select.value) { select.value = "present"; }
-        if (select.value && select.value !== saved(select)) {
-          marks.push({ cadet_id: Number(row.dataset.cadetId), status: select.value,
-                       base_version: Number(row.dataset.version) });
+        var value = select.value || (fillBlanks ? "present" : "");
+        if (value && value !== saved(select)) {
+          marks.push({ cadet_id: Number(row.dataset.cadetId), status: value, base_version: Number(row.dataset.version) });
         }
       });
+      return marks;
+    }
+
+    function queueChanges(fillBlanks, only) {
+      var marks = changedMarks(fillBlanks, only);
+      if (fillBlanks) {
+        rows().forEach(function (row) {
+          var select = row.querySelector("select.status-select");
+          if (!select.value) { select.value = "present"; }
+        });
+      }
       if (!marks.length) { status.hidden = false; status.textContent = "No changed marks to save."; return; }
       enqueue(user, day, url, marks).then(function () {
         if (navigator.serviceWorker && navigator.serviceWorker.ready) {
@@ -374,7 +385,16 @@
       // so marks are never lost to a dropped connection and never overtake older queued ones.
       var fill = event.submitter && event.submitter.name === "mark_all";
       var queued = form.querySelector("tr.queued");
-      if (navigator.onLine && !queued) { return; }
+      if (navigator.onLine && !queued) {
+        // Posted as always; should the post fail (a phone that thinks it has signal), the service worker
+        // queues this batch from the form instead of losing it (sw.js). The server ignores the field.
+        var field = form.querySelector("input[name=offline_batch]") || document.createElement("input");
+        field.type = "hidden";
+        field.name = "offline_batch";
+        field.value = JSON.stringify({ user: user, day: day, url: url, marks: changedMarks(fill) });
+        form.appendChild(field);
+        return;
+      }
       event.preventDefault();
       queueChanges(fill);
     });

@@ -53,6 +53,11 @@ self.addEventListener("fetch", function (event) {
     event.respondWith(MusterOffline.clearSheets().then(function () { return fetch(request); }));
     return;
   }
+  if (request.method === "POST" && request.mode === "navigate" && SHEET.test(url.pathname)) {
+    var sent = request.clone();
+    event.respondWith(fetch(request).catch(function () { return queueFromForm(sent); }));
+    return;
+  }
   if (request.method !== "GET") { return; }
   if (request.mode === "navigate" && SHEET.test(url.pathname)) {
     event.respondWith(fetch(request).then(function (response) {
@@ -74,6 +79,18 @@ self.addEventListener("fetch", function (event) {
     event.waitUntil(MusterOffline.sync().catch(function () { return null; }));
   }
 });
+
+// A sheet posted while the phone believed it had signal, and the post failed: queue the batch the page
+// put in the form, then show the kept sheet, which lists it as waiting. Nothing is lost.
+function queueFromForm(request) {
+  return request.formData().then(function (form) {
+    var batch = JSON.parse(form.get("offline_batch") || "null");
+    if (!batch || !batch.marks || !batch.marks.length) { return Response.error(); }
+    return MusterOffline.enqueue(batch.user, batch.day, batch.url, batch.marks).then(function () {
+      return Response.redirect(request.url, 303);
+    });
+  });
+}
 
 self.addEventListener("message", function (event) {
   var message = event.data || {};
