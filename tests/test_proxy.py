@@ -67,7 +67,8 @@ def test_without_the_setting_forwarding_headers_are_ignored(make_app):
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_address(make_app):
-    client = make_app(TRUSTED_PROXY_HOPS=1).test_client()
+    client = make_app(TRUSTED_PROXY_HOPS=1, PUBLIC_URL="https://muster.example.edu",
+                      TRUSTED_HOSTS=["localhost", "muster.example.edu"]).test_client()
     # A whole unit signing in through the load balancer: each address is throttled on its own.
     assert _sign_ins(client, "198.51.100.1", 4) == [200, 200, 200, 429]
     assert _sign_ins(client, "198.51.100.2", 3) == [200, 200, 200]
@@ -86,3 +87,10 @@ def test_trusted_proxy_hops_is_read_from_the_environment():
     for bad in ("-1", "one"):
         with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS"):
             load_config({"TRUSTED_PROXY_HOPS": bad})
+
+
+def test_behind_a_trusted_proxy_a_forwarded_host_must_still_be_trusted(make_app):
+    client = make_app(TRUSTED_PROXY_HOPS=1).test_client()  # no PUBLIC_URL: loopback names only
+    refused = client.get("/api/_probe/where", headers={"X-Forwarded-Host": "evil.example"})
+    assert refused.status_code == 400 and refused.json["code"] == "BAD_REQUEST"
+    assert client.get("/api/_probe/where", headers={"X-Forwarded-Host": "127.0.0.1"}).status_code == 200
