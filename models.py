@@ -314,6 +314,8 @@ class AttendanceRecord(db.Model):
     time_out: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remarks: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped by every change: an offline sheet sends the version it saw, so a mark changed since is a conflict.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class AuditLog(db.Model):

@@ -37,6 +37,7 @@ MATRIX = [
     ("GET", "/training-days/{day}", STAFF),
     ("GET", "/training-days/{day}/edit", STAFF),
     ("GET", "/training-days/{day}/sheet", STAFF),
+    ("GET", "/training-days/{day}/sheet/sync", STAFF),
     ("GET", "/training-days/{day}/delete", ADMIN),
     ("GET", "/admin/users", ADMIN),
     ("GET", "/admin/users/new", ADMIN),
@@ -58,6 +59,7 @@ MATRIX = [
     ("POST", "/training-days/{day}/edit", STAFF),
     ("POST", "/training-days/{day}/sheet", STAFF),
     ("POST", "/training-days/{day}/sheet/quick", STAFF),
+    ("POST", "/training-days/{day}/sheet/sync", STAFF),
     ("POST", "/admin/users/new", ADMIN),
     ("POST", "/admin/users/{user}", ADMIN),
     ("POST", "/admin/users/{user}/password", ADMIN),
@@ -79,6 +81,8 @@ def _expected(method: str, path: str, allowed: tuple[str, ...], role: str | None
 
 def _outcome(response) -> str:
     if response.status_code == 302 and response.headers["Location"].startswith("/login?next="):
+        return "login"
+    if response.status_code == 401 and response.is_json:  # a page's JSON endpoint: "sign in again"
         return "login"
     if response.status_code in (200, 302, 403):
         return str(response.status_code)

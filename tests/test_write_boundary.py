@@ -277,6 +277,9 @@ def _drive_the_pages(d: Driver, client, cadet_client, staff_client, w: World) ->
            data={f"status-{cid}": "excused"})
     d.send(client, "POST", "/training-days/<id:day_id>/sheet/quick", f"/training-days/{new_day}/sheet/quick", 303,
            data={"student_id": db.session.get(Cadet, cid).student_id})
+    d.send(client, "POST", "/training-days/<id:day_id>/sheet/sync", f"/training-days/{day}/sheet/sync", 200,
+           json={"user_id": w.admin.id, "marks": [{"cadet_id": cid, "status": "late", "base_version": 2}]},
+           headers={"Idempotency-Key": "offline-sheet-1"})
     d.send(client, "POST", "/training-days/<id:day_id>/delete", f"/training-days/{new_day}/delete", 303)
     d.send(cadet_client, "POST", "/check-in/<id:day_id>", f"/check-in/{today}", 303, data={"t": _code(today)})
     d.send(client, "POST", "/training-days/<id:day_id>/qr/cutoff", f"/training-days/{today}/qr/cutoff", 303,

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.cache import Read, prefetch
-from blueprints.core.errors import AppError, Forbidden, RateLimited, Unauthorized
+from blueprints.core.errors import AppError, Forbidden, RateLimited, Unauthorized, error_body
 from blueprints.core.extensions import login_manager
 from blueprints.core.operations.lockout import (
     MAX_FAILURES,
@@ -274,3 +274,24 @@ def page_route(*roles: str) -> Callable:
 
     return decorator
 
+
+
+def page_json_route(*roles: str) -> Callable:
+    """Decorate a page's JSON endpoint, called by its script with the session cookie: errors (a session
+    that has ended: 401; a role not allowed: 403) are JSON, never a redirect to the login page."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            try:
+                if not current_user.is_authenticated:
+                    raise Unauthorized("Your session has ended; sign in again.")
+                require_role(current_user, roles)
+                return view(*args, **kwargs)
+            except AppError as exc:
+                return error_body(exc.status, exc.code, exc.message, exc.details), exc.status
+
+        wrapper.allowed_roles = roles or ANYONE
+        return wrapper
+
+    return decorator

@@ -46,23 +46,33 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @wraps(view)
     def wrapper(actor: Any, *args: Any, **kwargs: Any) -> Response:
-        key = request.headers.get(KEY_HEADER)
-        if key is None:
-            return view(actor, *args, **kwargs)
-        claim = _Claim(actor.id, _valid_key(key), f"{request.method} {request.path}"[:300], _body_hash())
-        first = claim.find()
-        if first is not None:
-            return claim.replay(first)
-        try:
-            return claim.run(lambda: view(actor, *args, **kwargs))
-        except IntegrityError:  # a concurrent request with this key committed first
-            first = claim.find()
-            if first is None:
-                raise
-            return claim.replay(first)
+        return run_once(actor.id, lambda: view(actor, *args, **kwargs))
 
     wrapper.idempotent = True
     return wrapper
+
+
+def run_once(user_id: int, call_view: Callable[[], Response], *, required: bool = False) -> Response:
+    """Answer the request with call_view(), or with the first answer to its Idempotency-Key.
+
+    `required`: a request without the header is refused (400), for callers that always retry.
+    """
+    key = request.headers.get(KEY_HEADER)
+    if key is None:
+        if required:
+            raise BadRequest("Send an Idempotency-Key header.", {KEY_HEADER: ["is required"]})
+        return call_view()
+    claim = _Claim(user_id, _valid_key(key), f"{request.method} {request.path}"[:300], _body_hash())
+    first = claim.find()
+    if first is not None:
+        return claim.replay(first)
+    try:
+        return claim.run(call_view)
+    except IntegrityError:  # a concurrent request with this key committed first
+        first = claim.find()
+        if first is None:
+            raise
+        return claim.replay(first)
 
 
 def _valid_key(key: str) -> str:

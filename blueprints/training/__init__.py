@@ -5,12 +5,14 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf
 
-from blueprints.core.auth import page_route
+from blueprints.core.auth import page_json_route, page_route
 from blueprints.core.errors import AppError, ValidationError, error_body
-from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet
+from blueprints.core.idempotency import run_once
+from blueprints.core.operations.attendance import mark_present_by_student_id, save_sheet, sync_sheet
 from blueprints.core.operations.training import create_training_day, delete_training_day, update_training_day
 from blueprints.core.reads.attendance import ATTENDANCE_SPEC, attendance_sheet, list_attendance
 from blueprints.core.reads.cadets import filter_options
@@ -112,6 +114,17 @@ def quick_entry(day_id: int) -> ResponseReturnValue:
         return {"data": result}
     flash(result["message"], "success" if result["created"] else "info")
     return redirect(with_param(back_to, "quick", "1"), 303)  # quick=1: the input is focused for the next id
+
+
+@bp.route("/<id:day_id>/sheet/sync", methods=["GET", "POST"])
+@page_json_route(*STAFF)
+def sync(day_id: int) -> ResponseReturnValue:
+    """The offline sheet's queue (static/js/offline.js): GET says who is signed in and gives a CSRF token;
+    POST sends one queued batch under its Idempotency-Key, so a resent batch is applied once."""
+    if request.method == "GET":
+        return {"data": {"user_id": actor().id, "csrf_token": generate_csrf()}}
+    return run_once(actor().id, lambda: jsonify(data=sync_sheet(actor(), day_id, request.get_json(silent=True))),
+                    required=True)
 
 
 def _wants_json() -> bool:

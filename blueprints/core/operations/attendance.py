@@ -50,12 +50,16 @@ def _lock_day(session, day_id: int) -> None:
 
 def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on_conflict: str = "update",
                     action: str = "bulk", keep_existing: frozenset[int] = frozenset(),
-                    unknown_error: type[AppError] = ValidationError) -> dict[str, int]:
+                    unknown_error: type[AppError] = ValidationError,
+                    base_versions: Mapping[int, int] | None = None) -> dict[str, Any]:
     """Upsert one status per cadet for the day in constant statements; all or nothing.
 
     Returns {"created": n, "updated": n, "skipped": n}. Unknown cadet ids reject the whole call with
     unknown_error: a form error on the sheet page, 404 in the API (as for unknown ids in other bodies).
     `keep_existing`: cadets only recorded if they have no record yet (blanks filled by "mark the rest").
+    `base_versions` (cadet id: the record version the caller saw, 0 for none): a cadet whose record has
+    another version now, with another status than the one sent, is left as it is and listed under
+    "conflicts"; "versions" then gives every sent cadet's record version after the write.
     """
     if not statuses:
         raise ValidationError("No cadets given.", {"cadet_ids": ["must not be empty"]})
@@ -74,10 +78,14 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
         if unknown:
             raise unknown_error("Some cadets do not exist; nothing was recorded.",
                                 {"cadet_ids": [f"unknown: {', '.join(map(str, unknown[:20]))}"]})
-        existing = dict(session.execute(
-            select(AttendanceRecord.cadet_id, AttendanceRecord.status)
+        found = session.execute(
+            select(AttendanceRecord.cadet_id, AttendanceRecord.status, AttendanceRecord.version)
             .where(AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))
-        ).all())
+        ).all()
+        existing = {cadet_id: status for cadet_id, status, _ in found}
+        conflicts = [] if base_versions is None else _conflicts(found, statuses, base_versions)
+        if conflicts:
+            statuses = {c: s for c, s in statuses.items() if c not in {row["cadet_id"] for row in conflicts}}
         newly_held = not _is_held(session, day_id)
         if newly_held and not every_row:  # its last record went since the check above: rare
             lock_grade_rows(session, None)  # out of order; a deadlock here is refused with 503, retryable
@@ -87,8 +95,24 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
             recompute_grades(session, None, recount=False)
         record_audit(session, actor.id, "attendance_records", "UPDATE" if existing else "CREATE", day_id,
                      {"action": action, "training_day_id": day_id, **counts, "statuses": _tally(statuses),
-                      "cadet_ids": ids[:500], "on_conflict": on_conflict})
+                      "cadet_ids": ids[:500], "on_conflict": on_conflict,
+                      **({"conflicts": len(conflicts)} if base_versions is not None else {})})
+        if base_versions is not None:
+            counts = {**counts, "conflicts": conflicts, "versions": _versions(session, day_id, ids)}
     return counts
+
+
+def _conflicts(found, statuses: Mapping[int, str], base_versions: Mapping[int, int]) -> list[dict[str, Any]]:
+    """Sent marks whose record changed since the caller's copy (and now says something else)."""
+    return [{"cadet_id": cadet_id, "status": statuses[cadet_id], "base_version": base_versions.get(cadet_id, 0),
+             "server_status": status, "server_version": version}
+            for cadet_id, status, version in found
+            if version != base_versions.get(cadet_id, 0) and status != statuses[cadet_id]]
+
+
+def _versions(session, day_id: int, ids: list[int]) -> dict[int, int]:
+    return dict(session.execute(select(AttendanceRecord.cadet_id, AttendanceRecord.version).where(
+        AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))).all())
 
 
 def _tally(statuses: Mapping[int, str]) -> dict[str, int]:
@@ -120,7 +144,8 @@ def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[in
             ids = [c for c, s in changed.items() if s == status]
             session.execute(update(AttendanceRecord)
                             .where(AttendanceRecord.training_day_id == day_id, AttendanceRecord.cadet_id.in_(ids))
-                            .values(status=status).execution_options(synchronize_session=False))
+                            .values(status=status, version=AttendanceRecord.version + 1)
+                            .execution_options(synchronize_session=False))
             updated += len(ids)
     return {"created": len(new), "updated": updated, "skipped": len(statuses) - len(new) - updated}
 
@@ -173,6 +198,43 @@ def save_sheet(actor: User, day_id: int, form: Mapping[str, str], *, fill_blanks
                            keep_existing=frozenset(blanks))
 
 
+class OtherUser(AppError):
+    status, code = 409, "OTHER_USER"
+    message = "These marks were made by another user; they are kept until that user signs in."
+
+
+def sync_sheet(actor: User, day_id: int, data: Any) -> dict[str, Any]:
+    """One batch of marks an offline sheet queued: {"user_id", "marks": [{"cadet_id", "status",
+    "base_version"}]}. Applied only for the user who made it; a mark whose record changed since the
+    sheet's copy is not applied but returned under "conflicts", for that user to choose."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("marks"), list):
+        raise ValidationError("Send {\"user_id\": ..., \"marks\": [...]}.", {"marks": ["must be a list"]})
+    if data.get("user_id") != actor.id:
+        raise OtherUser()
+    marks, errors = data["marks"], {}
+    if len(marks) > MAX_BULK:
+        raise ValidationError(f"At most {MAX_BULK} marks per batch.", {"marks": [f"at most {MAX_BULK}"]})
+    statuses: dict[int, str] = {}
+    bases: dict[int, int] = {}
+    for i, mark in enumerate(marks):
+        if not isinstance(mark, Mapping) or not _whole(mark.get("cadet_id"), 1) or mark["cadet_id"] in statuses:
+            errors[f"marks[{i}].cadet_id"] = ["must be a cadet id, once per batch"]
+        elif mark.get("status") not in ATTENDANCE_STATUSES:
+            errors[f"marks[{i}].status"] = [f"must be one of: {', '.join(ATTENDANCE_STATUSES)}"]
+        elif not _whole(mark.get("base_version"), 0):
+            errors[f"marks[{i}].base_version"] = ["must be a whole number (0: no record seen)"]
+        else:
+            statuses[mark["cadet_id"]], bases[mark["cadet_id"]] = mark["status"], mark["base_version"]
+    if errors:
+        raise ValidationError("Some marks are invalid; nothing was saved.", errors)
+    return mark_attendance(actor, day_id, statuses, action="offline_sheet", base_versions=bases,
+                           unknown_error=NotFound)
+
+
+def _whole(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_ID
+
+
 def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> None:
     """Correct one record's status or remarks."""
     values = validate(data, RECORD_FIELDS, partial=True)
@@ -183,6 +245,7 @@ def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> N
         lock_grade_rows(session, [record.cadet_id])
         record = _reread_record(session, record_id)  # as committed by any writer we waited for
         apply_changes(session, actor, "attendance_records", record, values)  # every field sent, even unchanged
+        record.version += 1  # an offline sheet that saw the old version reports a conflict, not overwrites
         session.flush()
         recompute_grades(session, [record.cadet_id])
 

@@ -43,7 +43,8 @@ def attendance_sheet(day_id: int, company: str | None = None, platoon: str | Non
     """Every active cadet (optionally of one company/platoon, matching a search) with their status for the day."""
     stmt = (
         select(Cadet.id, Cadet.student_id, Cadet.last_name, Cadet.first_name, Cadet.company, Cadet.platoon,
-               AttendanceRecord.status, AttendanceRecord.time_in, AttendanceRecord.id.label("record_id"))
+               AttendanceRecord.status, AttendanceRecord.time_in, AttendanceRecord.id.label("record_id"),
+               AttendanceRecord.version.label("record_version"))
         .outerjoin(AttendanceRecord, (AttendanceRecord.cadet_id == Cadet.id)
                    & (AttendanceRecord.training_day_id == day_id))
         .where(Cadet.is_archived.is_(False))
