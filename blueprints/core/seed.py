@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
-from blueprints.core.database import analyze, is_postgres
+from blueprints.core.database import after_commit, analyze, is_postgres
 from blueprints.core.operations import unit_of_work
 from grading import recompute_grades
 from models import AttendanceRecord, Cadet, Grade, MeritDemeritLog, TrainingDay, db, utcnow
@@ -65,7 +65,7 @@ def seed(cadets: int, days: int, seed_value: int = 1, progress: Progress = lambd
     rng = random.Random(seed_value)
     now = utcnow()
     tables = ("cadets", "grades", "training_days", "attendance_records", "merit_demerit_logs")
-    with unit_of_work(clear_training_days, lambda: analyze(*tables)) as session:
+    with unit_of_work(clear_training_days, lambda: after_commit(lambda: analyze(*tables))) as session:
         if is_postgres():
             _fast_bulk_load(session)
         start = (session.scalar(select(func.max(Cadet.id))) or 0) + 1
