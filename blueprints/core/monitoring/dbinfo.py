@@ -82,7 +82,7 @@ def database_report() -> dict[str, Any]:
     """Pool, worker saturation and largest tables."""
     threads = current_app.config["WAITRESS_THREADS"]
     return {"backend": db.engine.dialect.name, "pool": pool_state(), "workers": workers(threads),
-            "tables": largest_tables()}
+            "tables": largest_tables(), "databases": replicas.status()}
 
 
 # --- statements -------------------------------------------------------------------------------------
