@@ -1,4 +1,5 @@
-"""Cache clears recorded in the write's own transaction survive the writer dying right after commit."""
+"""Cache clears recorded in the write's own transaction survive the writer dying right after commit;
+the replica and PgBouncer settings."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
+from app import create_app
 from blueprints.core import cache, outbox
 from blueprints.core.errors import ValidationError
 from blueprints.core.operations.cadets import update_cadet
+from config import ConfigError, load_config
 from models import CacheClear, Cadet, db
 from tests.factories import make_cadet, make_token, make_user
 
@@ -91,3 +94,19 @@ def test_a_writer_killed_between_commit_and_redis_loses_no_clear(app, client):
     assert stale_after_poll == 0
     print(f"kill -9 after commit: {RUNS} runs, {unapplied} left unapplied by the writer, "
           f"{stale_after_poll} stale reads after the next poll")
+
+
+def test_replica_and_pgbouncer_settings_parse():
+    config = load_config({"DATABASE_REPLICA_URLS": " postgres://a/x , postgresql://b/x,",
+                          "DB_PREPARE_THRESHOLD": "none"})
+    assert config["DATABASE_REPLICA_URLS"] == ("postgresql+psycopg://a/x", "postgresql+psycopg://b/x")
+    assert config["DB_PREPARE_THRESHOLD"] is None and config["REPLICA_MAX_LAG_SECONDS"] == 5.0
+    assert load_config({})["DATABASE_REPLICA_URLS"] == () and load_config({})["DB_PREPARE_THRESHOLD"] == 5
+    with pytest.raises(ConfigError):
+        load_config({"REPLICA_MAX_LAG_SECONDS": "soon"})
+
+
+def test_replicas_need_postgresql(app):
+    with pytest.raises(RuntimeError, match="PostgreSQL"):
+        create_app({"MUSTER_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                    "DATABASE_REPLICA_URLS": ("postgresql+psycopg://127.0.0.1:1/x",)})

@@ -235,6 +235,10 @@ def test_a_stopped_replica_costs_no_request_and_health_says_so(app):
     assert health.status_code == 200 and health.json["status"] == "degraded"
     assert health.json["databases"]["replica 1"]["status"] == "down"
     assert health.json["databases"]["primary"]["status"] == "ok"
+    pages = host.test_client()
+    assert pages.post("/login", data={"username": admin.username, "password": PASSWORD}).status_code == 302
+    dashboard = pages.get("/admin/performance").get_data(as_text=True)
+    assert "Primary and read replicas" in dashboard and "replica 1" in dashboard and ">down<" in dashboard
 
 
 def test_a_replica_failing_during_a_request_is_retried_on_the_primary(app):
