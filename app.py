@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
 from blueprints.api import fastpath
-from blueprints.core import assets, auth, cache, cli, database, errors, perf, security
+from blueprints.core import assets, auth, cache, cli, database, errors, perf, replicas, security
 from blueprints.core.extensions import compress, csrf, migrate
 from blueprints.core.json_encoder import OrjsonProvider
 from blueprints.core.operations import held_days
@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True,
                      include_object=include_in_autogenerate)
     cache.init_app(app)
+    replicas.init_app(app)
     compress.init_app(app)
     csrf.init_app(app)
     auth.init_app(app)

@@ -93,6 +93,19 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _urls(env: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(normalise_database_url(u.strip()) for u in env.get(name, "").split(",") if u.strip())
+
+
+def _prepare_threshold(env: dict[str, str]) -> int | None:
+    """psycopg's prepare_threshold: "none" behind PgBouncer's transaction pooling (before 1.21 it
+    cannot carry a prepared statement from one client's transaction to the next)."""
+    raw = env.get("DB_PREPARE_THRESHOLD", "").strip().lower()
+    if raw in ("none", "off"):
+        return None
+    return _count(env, "DB_PREPARE_THRESHOLD", 5)
+
+
 def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -129,6 +142,12 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 10),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
         "DB_POOL_RECYCLE": _int(env, "DB_POOL_RECYCLE", 1800),
+        "DB_PREPARE_THRESHOLD": _prepare_threshold(env),
+        # Streaming replicas for GET/HEAD reads (blueprints/core/replicas.py); none: the primary reads.
+        "DATABASE_REPLICA_URLS": _urls(env, "DATABASE_REPLICA_URLS"),
+        "REPLICA_MAX_LAG_SECONDS": _float(env, "REPLICA_MAX_LAG_SECONDS", 5.0),
+        "REPLICA_CHECK_SECONDS": _float(env, "REPLICA_CHECK_SECONDS", 1.0),
+        "REPLICA_CONNECT_TIMEOUT": _int(env, "REPLICA_CONNECT_TIMEOUT", 2),
         # Training days count towards grades once their date has come here (blueprints/core/clock.py).
         "UNIT_TIMEZONE": _timezone(env),
         "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",

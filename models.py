@@ -9,8 +9,10 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, date, datetime, time
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import (
     DDL,
     JSON,
@@ -98,7 +100,24 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-db = SQLAlchemy(model_class=Base)
+READ_ROUTER = "muster_read_router"  # app.extensions key: blueprints/core/replicas.py, with replicas configured
+
+
+class RoutedSession(FlaskSession):
+    """db.session: a statement may run on a read replica when the app has a read router, which then
+    answers with the replica's engine (None: the primary). Flushes and explicit connections (no
+    statement) always go to the primary."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is None and clause is not None and has_app_context():
+            router = current_app.extensions.get(READ_ROUTER)
+            engine = router(self, clause) if router is not None else None
+            if engine is not None:
+                return engine
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutedSession})
 
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:

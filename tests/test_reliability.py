@@ -145,6 +145,13 @@ def test_dropped_connections_are_replaced_transparently(app):
     with db.engine.connect() as conn:  # a separate connection kills every pooled one (a server restart's effect)
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        # pg_terminate_backend only signals: wait, as a restart does, until those backends have exited
+        # (a request racing a backend that is still exiting sees AdminShutdown on its first statement).
+        for _ in range(100):
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid() AND backend_start < now()")).scalar() == 0:
+                break
+            time.sleep(0.05)
     assert _names_on(client, token) == ["Still"]
 
 

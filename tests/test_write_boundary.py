@@ -40,10 +40,11 @@ TRANSACTIONS = OPERATIONS / "__init__.py"
 # Writes that are bookkeeping, not a domain change, sent from outside operations/ on purpose.
 # Matched on the innermost function of ours that sent the statement ("path:qualified name").
 ALLOWED = {
-    # The durable outbox of cache clears Redis missed: the cache's own bookkeeping, written on its own
-    # connection after the operation has committed (an operation cannot know Redis will fail).
+    # The durable outbox of cache clears: written in the write's own transaction (outbox.record), or
+    # after a commit whose clear Redis missed (_record_failed_clear); applied and deleted by the pollers.
     "blueprints/core/cache.py:_record_failed_clear",
-    "blueprints/core/cache.py:apply_failed_clears",
+    "blueprints/core/outbox.py:apply_recorded",
+    "blueprints/core/outbox.py:record",
     # The Idempotency-Key replay record must commit in the same transaction as the write it replays,
     # which the decorator around the API view opens (request_transaction) before any operation runs.
     "blueprints/core/idempotency.py:_Claim.run",

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.cache import Read, prefetch
+from blueprints.core.database import on_primary
 from blueprints.core.errors import AppError, Forbidden, RateLimited, Unauthorized, error_body
 from blueprints.core.extensions import login_manager
 from blueprints.core.operations.lockout import (
@@ -75,12 +76,14 @@ def init_app(app: Flask) -> None:
 
 
 def _session_user(user_id: int) -> dict[str, Any] | None:
-    """What a signed-in page needs of its user, as plain data (never the password hash)."""
-    row = db.session.execute(
-        select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id, User.session_version,
-               UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode)
-        .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == user_id)
-    ).first()
+    """What a signed-in page needs of its user, as plain data (never the password hash). Read on
+    the primary: who is asking decides which replica may answer the rest of the request."""
+    with on_primary():
+        row = db.session.execute(
+            select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id, User.session_version,
+                   UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode)
+            .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == user_id)
+        ).first()
     return dict(row._mapping) if row is not None else None
 
 
@@ -152,12 +155,13 @@ def _fail(attempt: int, lock: Callable[[], None], now) -> NoReturn:
 
 
 def _resolve_token(token_hash: str) -> dict[str, Any] | None:
-    row = db.session.execute(
-        select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
-               ApiToken.id.label("token_id"))
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-    ).first()
+    with on_primary():  # as _session_user: a token made a moment ago works at once
+        row = db.session.execute(
+            select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
+                   ApiToken.id.label("token_id"))
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+        ).first()
     return dict(row._mapping) if row is not None and row.is_active else None
 
 

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import redis
 from flask import Flask, current_app, g
-from sqlalchemy import select
 
+from blueprints.core import replicas
 from blueprints.core.cache_entry import Unreadable, pack, unpack
 from blueprints.core.extensions import cache, redis_handle
 from models import CacheClear, db, utcnow
@@ -49,6 +49,8 @@ _flushing = threading.Lock()  # one stats flush at a time, and none while stats(
 _build_locks = tuple(threading.Lock() for _ in range(64))
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
 _MAINTENANCE = "muster_cache_maintenance_pid"  # app.extensions key: the pid whose thread serves that app
+_every_second: list[Callable[[], object]] = []  # more maintenance (outbox.py applies the recorded clears)
+DEFERRED_CLEARS = "muster_deferred_clears"  # session.info key: the clears of the open write (outbox.py)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ def _prefix() -> str:
 
 def _gen_key(domain: str, prefix: str | None = None) -> str:
     return f"{_prefix() if prefix is None else prefix}:gen:{domain}"
+
+
+def gen_key(domain: str) -> str:
+    """The Redis key of a domain's generation."""
+    return _gen_key(domain)
 
 
 def _stats_key(prefix: str | None = None) -> str:
@@ -133,11 +140,17 @@ def _start_maintenance(app: Flask) -> None:
             try:
                 with app.app_context():
                     flush_stats()
-                    apply_failed_clears()
+                    for task in _every_second:
+                        task()
             except Exception as exc:  # never let bookkeeping kill the thread; try again next second
                 log.warning("cache: background maintenance failed: %s", str(exc)[:200])
 
     threading.Thread(target=run, name="muster-cache-maintenance", daemon=True).start()
+
+
+def every_second(task: Callable[[], object]) -> None:
+    """Run this in each process's maintenance thread, once a second, inside the app's context."""
+    _every_second.append(task)
 
 
 def flush_stats() -> None:
@@ -234,6 +247,10 @@ def clear(*domains: str) -> None:
     unknown = set(domains) - set(DOMAINS)
     if unknown:
         raise ValueError(f"unknown cache domains: {sorted(unknown)}")
+    deferred = db.session.info.get(DEFERRED_CLEARS)
+    if deferred is not None:  # inside a write's transaction: recorded with it (outbox.py), applied after commit
+        deferred.update(domains)
+        return
     try:
         _bump(domains)
     except (redis.RedisError, OSError):
@@ -253,19 +270,10 @@ def _record_failed_clear(domains: Iterable[str]) -> None:
         log.exception("cache: could not record a failed clear")
 
 
-def apply_failed_clears() -> int:
-    """Apply the clears that any process recorded while Redis was unreachable; returns how many."""
-    if redis_handle.client() is None:
-        return 0
-    table = CacheClear.__table__
-    with db.engine.begin() as conn:
-        rows = conn.execute(select(table.c.id, table.c.domains).where(table.c.namespace == _prefix())
-                            .order_by(table.c.id).limit(500)).all()
-        if not rows:
-            return 0
-        _bump({d for row in rows for d in row.domains.split(",") if d in DOMAINS})  # raises: keep them
-        conn.execute(table.delete().where(table.c.id.in_([row.id for row in rows])))
-    return len(rows)
+def defer_to_pollers(domains: Iterable[str]) -> None:
+    """A clear kept in the outbox that Redis did not take: this process bypasses the cache until it is
+    applied (by this process's retry or any process's poll of the outbox)."""
+    _pending_clears.update(domains)
 
 
 def prefetch(*entries: tuple[Read, Any]) -> None:
@@ -399,7 +407,7 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
             return build()
         if _current(stored, current):
             return stored[1]
-        value = build()
+        value = replicas.fill(domains, build)  # from a replica only if it has this generation's data
         try:
             _write(key, current, value, ttl)
         except (redis.RedisError, OSError):

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import select
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -25,12 +26,14 @@ from sqlalchemy.orm import Session
 from models import db
 
 _READ_ONLY_METHODS = ("GET", "HEAD")
+AFTER_COMMIT = "muster_after_commit"  # session.info key: what runs once the open unit of work commits
 ANALYZE_MIN_ROWS = 500  # a write of this many rows refreshes the planner's statistics of its tables
 
 
-def engine_options(config: dict[str, Any]) -> dict[str, Any]:
-    """SQLAlchemy engine options for the configured backend."""
-    uri: str = config["SQLALCHEMY_DATABASE_URI"]
+def engine_options(config: dict[str, Any], uri: str | None = None,
+                   connect_timeout: int | None = None) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured backend (or for another database, a replica)."""
+    uri = uri or config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite"):
         # One file, many threads: wait for the write lock rather than failing at once.
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
@@ -41,9 +44,10 @@ def engine_options(config: dict[str, Any]) -> dict[str, Any]:
         "pool_timeout": config["DB_POOL_TIMEOUT"],
         "pool_recycle": config["DB_POOL_RECYCLE"],
         "connect_args": {
-            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+            "connect_timeout": connect_timeout or config["DB_CONNECT_TIMEOUT"],
             "options": f"-c statement_timeout={statement_timeout}",
             "application_name": "muster",
+            "prepare_threshold": config.get("DB_PREPARE_THRESHOLD", 5),
         },
     }
 
@@ -82,12 +86,35 @@ def _check_in(dbapi_connection, _record) -> None:
 
 
 def use_transaction(session: Session) -> None:
-    """Make the session's connection transactional before a write or a server-side cursor."""
+    """Make the session's connection transactional before a write or a server-side cursor. From
+    here on the request reads on the primary, in this transaction (replicas.py routes by it)."""
     if not is_postgres():
         return
+    pin_primary()
     driver = session.connection().connection.driver_connection
     if driver.autocommit:
         driver.autocommit = False
+
+
+def pin_primary() -> None:
+    """Every further statement of this request runs on the primary (with read replicas configured)."""
+    if has_request_context():
+        g._db_primary = True
+
+
+@contextmanager
+def on_primary() -> Iterator[None]:
+    """Run the enclosed reads on the primary (with read replicas configured): the sign-in lookups,
+    cache fills a replica is too far behind for."""
+    if not has_request_context():
+        yield
+        return
+    before = g.get("_db_primary", False)
+    g._db_primary = True
+    try:
+        yield
+    finally:
+        g._db_primary = before
 
 
 def analyze(*tables: str) -> None:
@@ -107,9 +134,24 @@ def analyze(*tables: str) -> None:
             conn.execute(text(f"ANALYZE {table}"))
 
 
+def after_commit(action: Callable[[], None]) -> None:
+    """Run this once the open unit of work has committed (not if it rolls back); now if none is open."""
+    actions = db.session.info.get(AFTER_COMMIT)
+    if actions is None:
+        action()
+    else:
+        actions.append(action)
+
+
 def analyzed_after(rows: int, *tables: str) -> Callable[[], None]:
     """For unit_of_work(...): analyze the tables after commit when `rows` is a bulk write."""
-    return (lambda: analyze(*tables)) if rows >= ANALYZE_MIN_ROWS else (lambda: None)
+    return (lambda: after_commit(lambda: analyze(*tables))) if rows >= ANALYZE_MIN_ROWS else (lambda: None)
+
+
+def watch_engine(engine: Engine) -> None:
+    """Refuse closed pooled connections on checkout; give autocommit back on checkin (PostgreSQL)."""
+    event.listen(engine, "checkout", _check_out)
+    event.listen(engine, "checkin", _check_in)
 
 
 def init_app(app: Flask) -> None:
@@ -120,8 +162,7 @@ def init_app(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         if is_postgres():
-            event.listen(db.engine, "checkout", _check_out)
-            event.listen(db.engine, "checkin", _check_in)
+            watch_engine(db.engine)
             if not event.contains(db.session, "after_begin", _session_began):
                 event.listen(db.session, "after_begin", _session_began)
         else:

@@ -8,6 +8,7 @@ from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from blueprints.core import replicas
 from models import db
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _db_down(exc: OperationalError):
         # Connection refused, server restarting, statement timeout: the database, not the input.
+        retried = replicas.retry_on_primary()  # a read replica's fault: answered from the primary
+        if retried is not None:
+            return retried
         log.warning("database unavailable: %s", exc.orig.__class__.__name__ if exc.orig else exc)
         db.session.rollback()
         return _unavailable()
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError):
+        retried = replicas.retry_on_primary()  # e.g. a column a migration added, not yet replayed
+        if retried is not None:
+            return retried
         log.exception("database error")
         db.session.rollback()
         if exc.connection_invalidated:

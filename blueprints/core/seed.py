@@ -11,9 +11,9 @@ from sqlalchemy.exc import DBAPIError
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
-from blueprints.core.database import analyze, is_postgres
+from blueprints.core.database import after_commit, analyze, is_postgres
 from blueprints.core.operations import unit_of_work
-from blueprints.core.operations.cadets import fold_cadet_totals
+from blueprints.core.operations.cadets import fold_totals_after_commit
 from grading import recompute_grades
 from models import AttendanceRecord, Cadet, Grade, MeritDemeritLog, TrainingDay, db, utcnow
 
@@ -66,7 +66,8 @@ def seed(cadets: int, days: int, seed_value: int = 1, progress: Progress = lambd
     rng = random.Random(seed_value)
     now = utcnow()
     tables = ("cadets", "grades", "training_days", "attendance_records", "merit_demerit_logs")
-    with unit_of_work(clear_training_days, fold_cadet_totals, lambda: analyze(*tables)) as session:
+    with unit_of_work(clear_training_days, fold_totals_after_commit,
+                      lambda: after_commit(lambda: analyze(*tables))) as session:
         if is_postgres():
             _fast_bulk_load(session)
         start = (session.scalar(select(func.max(Cadet.id))) or 0) + 1

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from blueprints.core import cache
+from blueprints.core import cache, replicas
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.extensions import redis_handle
@@ -82,7 +82,7 @@ def database_report() -> dict[str, Any]:
     """Pool, worker saturation and largest tables."""
     threads = current_app.config["WAITRESS_THREADS"]
     return {"backend": db.engine.dialect.name, "pool": pool_state(), "workers": workers(threads),
-            "tables": largest_tables()}
+            "tables": largest_tables(), "databases": replicas.status()}
 
 
 # --- statements -------------------------------------------------------------------------------------
@@ -226,5 +226,17 @@ def health() -> tuple[dict[str, str], int]:
             redis_state = "unreachable"
     if database != "ok":
         return {"status": "unhealthy", "database": database, "redis": redis_state}, 503
-    status = "degraded" if redis_state == "unreachable" else "healthy"
-    return {"status": status, "database": database, "redis": redis_state}, 200
+    body = {"database": database, "redis": redis_state}
+    databases = replicas.status()
+    if databases:  # a replica down or behind degrades, never fails: the primary answers for it
+        body["databases"] = {d["name"]: {"role": d["role"], "status": _replica_state(d), "lag_s": d["lag_s"],
+                                         "error": d["error"] or None, "read_share": d["read_share"]}
+                             for d in databases}
+    degraded = redis_state == "unreachable" or any(d["status"] != "ok" for d in body.get("databases", {}).values())
+    return {"status": "degraded" if degraded else "healthy", **body}, 200
+
+
+def _replica_state(database: dict[str, Any]) -> str:
+    if not database["up"]:
+        return "down"
+    return "ok" if database["usable"] else "lagging"

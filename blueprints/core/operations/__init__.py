@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from blueprints.core import outbox
 from blueprints.core.audit import record_audit
 from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import Conflict, NotFound
@@ -34,61 +35,65 @@ Row = TypeVar("Row")
 
 @contextmanager
 def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None) -> Iterator[Session]:
-    """One transaction: commit on success, roll back whole on any error, clear caches after commit.
+    """One transaction: commit on success, roll back whole on any error, clear caches durably.
 
-    `conflict` is raised in place of an IntegrityError (a unique key taken by a concurrent write).
-    Inside request_transaction() it only flushes: that one commits, then runs the clearers.
+    The clearers run at the end of the block: their clears are recorded in the transaction (the
+    cache_clears outbox, outbox.py) and applied right after the commit; so is any cache clear the
+    block itself calls. `conflict` is raised in place of an IntegrityError (a unique key taken by a
+    concurrent write). Inside request_transaction() it only flushes: that one commits.
     """
     session = db.session
-    outer = _outer_clearers()
+    outer = in_request_transaction()
+    outbox.begin(session)
     try:
         use_transaction(session)
         yield session
-        if outer is None:
-            session.commit()
-        else:
+        for clear in clearers:
+            clear()
+        if outer:
             session.flush()  # IntegrityErrors surface here, inside the operation
+        else:
+            pending = outbox.record(session)
+            session.commit()
     except IntegrityError as exc:
-        session.rollback()
+        _roll_back(session)
         if conflict is not None:
             raise conflict from exc
         raise
     except BaseException:
-        session.rollback()
+        _roll_back(session)
         raise
-    if outer is not None:
-        outer.extend(clearers)
-        return
-    for clear in clearers:
-        clear()
+    if not outer:
+        outbox.apply(pending)
 
 
-def _outer_clearers() -> list[Callable[[], None]] | None:
-    return g.get("_request_clearers") if has_app_context() else None
+def _roll_back(session: Session) -> None:
+    session.rollback()
+    outbox.discard(session)
 
 
 def in_request_transaction() -> bool:
     """True while request_transaction() is open: operations' writes are flushed, not yet committed."""
-    return _outer_clearers() is not None
+    return has_app_context() and g.get("_request_transaction", False)
 
 
 @contextmanager
 def request_transaction() -> Iterator[Session]:
     """One transaction around a whole API call: the operation, reading its result back, and what
     the caller adds (an idempotency record) commit together, once; then the caches are cleared."""
-    clearers: list[Callable[[], None]] = []
-    g._request_clearers = clearers
+    g._request_transaction = True
     session = db.session
+    outbox.begin(session)
     try:
         yield session
+        pending = outbox.record(session)
         session.commit()
     except BaseException:
-        session.rollback()
+        _roll_back(session)
         raise
     finally:
-        g.pop("_request_clearers", None)
-    for clear in clearers:
-        clear()
+        g.pop("_request_transaction", None)
+    outbox.apply(pending)
 
 
 def lock_grade_rows(session: Session, cadet_ids: Iterable[int] | None) -> None:

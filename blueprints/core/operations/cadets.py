@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from blueprints.core.audit import record_audit, record_audit_many
 from blueprints.core.cache import clear_cadets
-from blueprints.core.database import analyzed_after, is_postgres, use_transaction
+from blueprints.core.database import after_commit, analyzed_after, is_postgres, use_transaction
 from blueprints.core.errors import Conflict, ValidationError
 from blueprints.core.operations import apply_changes, changed_fields, get_or_404, unit_of_work
 from blueprints.core.validation import MAX_BULK, MAX_ID, Field, validate
@@ -81,12 +81,17 @@ def fold_cadet_totals() -> None:
         log.warning("folding cadet totals failed", exc_info=True)
 
 
+def fold_totals_after_commit() -> None:
+    """For unit_of_work(...): fold the totals once the write has committed (its clearers run before)."""
+    after_commit(fold_cadet_totals)
+
+
 def create_cadet(actor: User, data: Mapping[str, Any]) -> int:
     """Create a cadet and its grades row in one transaction; returns the new id."""
     values = validate(data, CADET_FIELDS, reject_unknown=False)
     if _taken([values["student_id"]]):
         raise _duplicate(values["student_id"])
-    with unit_of_work(clear_cadets, fold_cadet_totals, conflict=_duplicate(values["student_id"])) as session:
+    with unit_of_work(clear_cadets, fold_totals_after_commit, conflict=_duplicate(values["student_id"])) as session:
         cadet = Cadet(**values)
         session.add(cadet)
         session.flush()
@@ -105,13 +110,14 @@ def update_cadet(actor: User, cadet_id: int, data: Mapping[str, Any]) -> None:
     changed = changed_fields(cadet, values)
     if not changed:
         return
-    with unit_of_work(clear_cadets, fold_cadet_totals, conflict=_duplicate(values.get("student_id", ""))) as session:
+    taken = _duplicate(values.get("student_id", ""))
+    with unit_of_work(clear_cadets, fold_totals_after_commit, conflict=taken) as session:
         apply_changes(session, actor, "cadets", cadet, changed)
 
 
 def _set_archived(actor: User, ids: list[int], archived: bool) -> int:
     ids = _validate_ids(ids)
-    with unit_of_work(clear_cadets, fold_cadet_totals) as session:
+    with unit_of_work(clear_cadets, fold_totals_after_commit) as session:
         changed = list(session.scalars(
             update(Cadet)
             .where(Cadet.id.in_(ids), Cadet.is_archived.is_not(archived))
@@ -232,7 +238,7 @@ def _write_import(actor: User, new_rows: list[dict], changes: list[tuple[int, di
     race = Conflict("A student ID was taken meanwhile; nothing was imported.")
     rows_written = len(new_rows) + len(changes)
     analyzed = analyzed_after(rows_written, "cadets", "grades")
-    with unit_of_work(clear_cadets, fold_cadet_totals, analyzed, conflict=race) as session:
+    with unit_of_work(clear_cadets, fold_totals_after_commit, analyzed, conflict=race) as session:
         if new_rows:
             _insert_cadets(session, new_rows, now)
         if changes:

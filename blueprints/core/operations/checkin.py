@@ -68,8 +68,8 @@ def check_in(actor: User, data: Mapping[str, Any], *, day_id: int | None = None,
                 "training_day_id": day.id, "cadet_id": cadet.id, "student_id": cadet.student_id,
                 "cadet_name": f"{cadet.last_name}, {cadet.first_name}", "status": status, "time_in": now})
         record = existing_check_in(session, day.id, cadet.id)
-    if record_id is not None:
-        clear_attendance()  # only after a real write: a repeated scan changes nothing
+        if record_id is not None:
+            clear_attendance()  # only after a real write: a repeated scan changes nothing
     return {"training_day_id": day.id, "cadet_id": cadet.id, "student_id": cadet.student_id, **record,
             "already_checked_in": record_id is None}
 

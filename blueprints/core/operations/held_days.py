@@ -71,8 +71,8 @@ def refresh_held_days(today: date | None = None) -> bool:
             record_audit(session, None, "grades", "UPDATE", None,
                          {"action": "held-days", "as_of": today, "since": since, "days_crossed": crossed})
         marker.value = today.isoformat()
-    if recomputed:
-        clear_training_days()
+        if recomputed:
+            clear_training_days()  # recorded with this transaction, applied after its commit
     return recomputed
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blueprints.core import cache
+from blueprints.core import cache, replicas
 from blueprints.core.audit import record_audit
 from blueprints.core.monitoring.report import reset_store
 from blueprints.core.operations import unit_of_work
@@ -16,4 +16,5 @@ def reset_statistics(actor: User) -> bool:
                      {"action": "reset performance statistics"})
     cleared = reset_store()
     cache.reset_stats()
+    replicas.reset_reads()
     return cleared
