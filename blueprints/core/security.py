@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -83,3 +83,19 @@ def init_app(app: Flask) -> None:
         if "Content-Security-Policy" not in response.headers:
             response.headers.extend(headers)
         return response
+
+
+# An uploaded file is never a page: no script, no plugins, no framing, sandboxed even if opened directly.
+FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+def file_response(content: bytes, content_type: str, file_name: str) -> Response:
+    """Serve a stored upload: a JPEG view copy inline, anything else as a download, never sniffed.
+
+    file_name is already reduced to safe characters (letter_files.safe_file_name)."""
+    inline = content_type == "image/jpeg" and file_name.endswith("-view.jpg")
+    disposition = f'{"inline" if inline else "attachment"}; filename="{file_name}"'
+    return Response(content, mimetype=content_type, headers={
+        "Content-Disposition": disposition, "Content-Security-Policy": FILE_CSP,
+        "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+        "Cache-Control": "private, no-cache", "Cross-Origin-Resource-Policy": "same-origin"})
