@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from blueprints.core.errors import ValidationError
 from blueprints.core.operations import unit_of_work
 from blueprints.core.validation import MAX_BULK, MAX_ID
-from models import EmailOutbox, Notification, User, UserSettings, utcnow
+from models import EmailOutbox, Notification, TrainingDay, User, UserSettings, utcnow
 
 NOTIFICATION_KINDS = ("grades", "merit", "attendance", "excuse")
 
@@ -37,6 +37,16 @@ def notify_cadets(session: Session, cadet_ids: Iterable[int], kind: str, message
         ["user_id", "kind", "message", "link", "batch", "created_at"], accounts))
     if _email_enabled():
         _queue_emails(session, batch, now)
+
+
+def notify_absent(session: Session, day_id: int, cadet_ids: list[int]) -> None:
+    """'You were marked absent' for these cadets, naming the day (one more statement: the day's date)."""
+    if not cadet_ids:
+        return
+    day = session.execute(select(TrainingDay.date, TrainingDay.title).where(TrainingDay.id == day_id)).first()
+    notify_cadets(session, cadet_ids, "attendance",
+                  f"You were marked absent on {day.date:%Y-%m-%d} ({day.title}). You may send an excuse letter.",
+                  "/me")
 
 
 def _email_enabled() -> bool:
