@@ -11,13 +11,11 @@ from blueprints.api import bp
 from blueprints.api.responses import json_body, json_response, list_state, ok, read_back
 from blueprints.core.auth import api_route
 from blueprints.core.errors import BadRequest
-from blueprints.core.letter_files import MAX_FILE_BYTES
+from blueprints.core.letter_files import MAX_FILE_BYTES, UPLOAD_LIMIT
 from blueprints.core.operations.excuses import decide_excuse, submit_excuse
 from blueprints.core.reads.excuses import EXCUSE_SPEC, check_can_see, get_excuse, get_excuse_file, list_excuses
 from blueprints.core.security import file_response
 from models import ANYONE, STAFF
-
-UPLOAD_LIMIT = MAX_FILE_BYTES + 2 * 1024 * 1024  # the file, the other fields and room to say "over 5 MB"
 
 
 @bp.get("/excuse-letters")

@@ -20,6 +20,7 @@ from pypdf.errors import PyPdfError
 from blueprints.core.errors import ValidationError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+UPLOAD_LIMIT = MAX_FILE_BYTES + 2 * 1024 * 1024  # a letter's request: the file, its fields, room to say "over 5 MB"
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo; larger is refused before it is decoded
 VIEW_SIDE = 1600  # the view copy's longest side, in pixels
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
