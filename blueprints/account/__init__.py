@@ -41,7 +41,8 @@ def profile() -> ResponseReturnValue:
 @page_route()
 def preferences() -> ResponseReturnValue:
     try:
-        update_preferences(actor(), form_data("page_size", checkboxes=("dark_mode", "compact_mode")))
+        prefs = form_data("page_size", checkboxes=("dark_mode", "compact_mode", "email_notifications"))
+        update_preferences(actor(), prefs)
     except ValidationError as exc:
         return _profile_page(prefs_error=exc)
     return back(url_for("account.profile"), "Preferences saved.")
