@@ -4,13 +4,16 @@ see the notification with its unread count in the navigation and mark it read.""
 from __future__ import annotations
 
 import io
+import os
 
 from flask import g
+from PIL import Image
 from sqlalchemy import select
 
+from app import create_app
 from blueprints.core.operations.attendance import bulk_attendance
 from models import AttendanceRecord, ExcuseLetter, Notification, db
-from tests.factories import login, make_training_day, make_user
+from tests.factories import PASSWORD, login, make_training_day, make_user
 from tests.test_api_support import count
 from tests.test_excuses import EXECUTABLE, photo
 
@@ -93,3 +96,22 @@ def test_rejecting_needs_a_note_and_the_file_is_private(app):
     view = as_(client).get(f"/excuse-letters/{letter}/file?view=1")
     assert view.status_code == 200 and view.mimetype == "image/jpeg"
     assert view.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_3_mb_photo_passes_csrf_and_the_default_body_cap(app):
+    """The app's body cap is 2 MB; the letter route raises it before CSRF reads the form."""
+    _, cadet, day = _absent_cadet(app)
+    strict = create_app({"MUSTER_ENV": "testing", "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                         "CACHE_KEY_PREFIX": app.config["CACHE_KEY_PREFIX"], "WTF_CSRF_ENABLED": True,
+                         "SECRET_KEY": "csrf-test-secret-key-xxxxx"})
+    client = strict.test_client()
+    token = client.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/login", data={"username": cadet.username, "password": PASSWORD, "csrf_token": token})
+    noise = io.BytesIO()
+    Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000)).save(noise, "PNG")
+    assert 2.5e6 < len(noise.getvalue()) < 5e6
+    res = client.post("/me/excuse-letters", data={"training_day_id": str(day), "reason": "Fever", "csrf_token": token,
+                                                   "file": (io.BytesIO(noise.getvalue()), "big.png")},
+                      content_type="multipart/form-data")
+    assert res.status_code == 303, res.get_data(as_text=True)[:500]
+    assert count(ExcuseLetter) == 1
