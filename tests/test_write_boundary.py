@@ -29,8 +29,9 @@ from blueprints.core.operations.attendance import bulk_attendance
 from blueprints.core.operations.excuses import submit_excuse
 from blueprints.core.operations.merits import record_merit
 from blueprints.core.operations.tokens import issue_token
-from models import ApiToken, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
+from models import ApiToken, AttendanceRecord, Cadet, TrainingDay, User, db
 from tests.factories import PASSWORD, login, make_cadet, make_training_day, make_user
+from tests.test_checkin import make_day_today
 from tests.test_excuses import photo
 from tests.test_roster_import import _csv, _import, _roster
 from tests.test_security import TEST_ONLY_BLUEPRINTS
@@ -146,7 +147,7 @@ def world(app) -> World:
     cadet_user = make_user("cadet")
     cadet = make_cadet(admin)
     day = make_training_day(admin)
-    today = make_training_day(admin, date=utcnow().date().isoformat(), title="Today")  # check-in runs on UTC dates
+    today = make_day_today(title="Today")  # check-in runs on the unit's dates
     bulk_attendance(admin, {"training_day_id": day, "cadet_ids": [cadet], "status": "present"})
     log = record_merit(admin, {"cadet_id": cadet, "type": "merit", "points": 1, "reason": "x"})
     issue_token(admin, "revoked-by-the-page")

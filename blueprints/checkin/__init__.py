@@ -14,6 +14,7 @@ from blueprints.core.operations.checkin import check_in, rotate_checkin_code, se
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
 from blueprints.core.reads.training import get_training_day
 from blueprints.pages.forms import actor, back, form_data
+from blueprints.pages.tables import unit_time
 from models import CADET, STAFF, utcnow
 
 bp = Blueprint("checkin", __name__)
@@ -37,7 +38,7 @@ def confirm(day_id: int) -> ResponseReturnValue:
         done = check_in(actor(), {"token": token}, day_id=day_id)
     except CheckInRefused as exc:
         return _refused(exc)
-    when = done["time_in"].strftime("%H:%M")
+    when = unit_time(done["time_in"])
     message = (f"You were already checked in ({done['status']}, {when} UTC)." if done["already_checked_in"]
                else f"Checked in: {done['status']} at {when} UTC.")
     return back(url_for("checkin.scan", day_id=day_id, t=token), message)

@@ -14,6 +14,11 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 
+def unit_zone() -> ZoneInfo:
+    """The unit's time zone (UNIT_TIMEZONE): check-in codes open and close, and cut-offs apply, by it."""
+    return ZoneInfo(current_app.config.get("UNIT_TIMEZONE") or "Asia/Manila")
+
+
 def unit_today() -> date:
     """Today's date in the unit's time zone (or the pinned MUSTER_TODAY)."""
     return unit_today_for(current_app.config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from blueprints.pages.navigation import navigation_context
-from blueprints.pages.tables import csrf_token, grade, number
+from blueprints.pages.tables import csrf_token, grade, number, unit_time
 
 
 def init_app(app: Flask) -> None:
@@ -18,5 +18,6 @@ def init_app(app: Flask) -> None:
     and the navigation links."""
     app.jinja_env.filters["num"] = number
     app.jinja_env.filters["grade"] = grade
+    app.jinja_env.filters["unit_time"] = unit_time
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(navigation_context)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from blueprints.core.cache import Read
+from blueprints.core.clock import unit_zone
 from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
 from grading import display_grade
@@ -38,6 +40,11 @@ def grade(value: float | None) -> str:
     """A grade as staff see it: truncated to two decimals so it agrees with its band (grading.py)."""
     shown = display_grade(value)
     return _NONE if shown is None else shown
+
+
+def unit_time(value: datetime | None) -> str:
+    """A time of day on the unit's clock (UNIT_TIMEZONE), as the check-in cut-off is: "07:42"; "" for none."""
+    return "" if value is None else value.astimezone(unit_zone()).strftime("%H:%M")
 
 
 def csrf_token() -> str:

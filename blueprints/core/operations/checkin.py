@@ -12,11 +12,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
+from blueprints.core.clock import unit_zone
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
 from blueprints.core.reads.checkin import (
-    UNIT_ZONE,
     cadet_to_check_in,
     existing_check_in,
     usable_day,
@@ -32,7 +32,7 @@ _CUTOFF = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 def _status_at(day: TrainingDay, now: datetime) -> str:
     """Present, or late when the day has a cut-off and the scan comes after it."""
-    late = day.checkin_cutoff is not None and now.astimezone(UNIT_ZONE).time() > day.checkin_cutoff
+    late = day.checkin_cutoff is not None and now.astimezone(unit_zone()).time() > day.checkin_cutoff
     return "late" if late else "present"
 
 
