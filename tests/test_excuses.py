@@ -169,7 +169,7 @@ def test_bad_days_and_other_cadets_are_refused(world):
     assert "present" in assert_error(send(client, token, present_day, photo((50, 50))), 422)["message"]
     assert_error(send(client, token, "x", photo((50, 50))), 422)
     assert_error(send(client, token, world["day"], photo((50, 50)), reason=" "), 422)
-    assert_error(call(client, "POST", "/api/excuse-letters", token, {"training_day_id": world["day"]}), 400)
+    assert_error(call(client, "POST", "/api/excuse-letters", token, {"training_day_id": world["day"]}), 415)
     assert count(ExcuseLetter) == 0 and count(AuditLog) == audits
     assert send(client, token, world["day"], photo((50, 50))).status_code == 201
     assert_error(send(client, token, world["day"], photo((50, 50))), 409)  # one pending letter per day

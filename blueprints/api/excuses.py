@@ -10,7 +10,7 @@ from flask import Response, request
 from blueprints.api import bp
 from blueprints.api.responses import json_body, json_response, list_state, ok, read_back
 from blueprints.core.auth import api_route
-from blueprints.core.errors import BadRequest
+from blueprints.core.errors import UnsupportedMediaType
 from blueprints.core.letter_files import MAX_FILE_BYTES, UPLOAD_LIMIT
 from blueprints.core.operations.excuses import decide_excuse, submit_excuse
 from blueprints.core.reads.excuses import EXCUSE_SPEC, check_can_see, get_excuse, get_excuse_file, list_excuses
@@ -33,8 +33,9 @@ def excuses_list(actor) -> Response:
 def excuses_create(actor) -> Response:
     request.max_content_length = UPLOAD_LIMIT
     if request.mimetype != "multipart/form-data":
-        raise BadRequest("Send multipart/form-data with training_day_id, reason and file.",
-                         {"body": ["must be multipart/form-data"]})
+        raise UnsupportedMediaType("Send multipart/form-data with training_day_id, reason and file.",
+                                   {"Content-Type": [f"is {request.mimetype or 'missing'}; "
+                                                     "must be multipart/form-data"]})
     upload = request.files.get("file")
     content = upload.read(MAX_FILE_BYTES + 1) if upload is not None else None
     letter_id = submit_excuse(actor, request.form, upload.filename if upload else None, content)
