@@ -103,4 +103,4 @@ def file_response(content: bytes, content_type: str, file_name: str) -> Response
     return Response(content, mimetype=content_type, headers={
         "Content-Disposition": disposition, "Content-Security-Policy": FILE_CSP,
         "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
-        "Cache-Control": "private, no-cache", "Cross-Origin-Resource-Policy": "same-origin"})
+        "Cache-Control": "private, no-store", "Cross-Origin-Resource-Policy": "same-origin"})
