@@ -5,7 +5,6 @@ across an SMTP outage, and nothing for users who turned email off."""
 from __future__ import annotations
 
 import email
-import socket
 import threading
 from datetime import timedelta
 
@@ -23,12 +22,7 @@ from tests.conftest import is_postgres
 from tests.factories import PASSWORD, make_cadets, make_token, make_training_day, make_user
 from tests.test_api_support import assert_error, body_of, call, count
 from tests.test_concurrency import run_together
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.test_reliability import _free_port
 
 
 class Sink:
@@ -51,7 +45,7 @@ class Sink:
 @pytest.fixture
 def smtp(app):
     """SMTP_URL pointing at a free loopback port; `start()` puts a real sink there."""
-    port = free_port()
+    port = _free_port()
     app.config["SMTP_URL"] = f"smtp+plain://127.0.0.1:{port}"
     app.config["MAIL_FROM"] = "muster@unit.example"
     state = {}
