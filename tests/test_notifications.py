@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import email
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from blueprints.core.mailer import message_id, send_due_emails
+from blueprints.core.mailer import message_id, send_due_emails, start_sender, stop_sender
 from blueprints.core.operations.attendance import bulk_attendance
 from blueprints.core.operations.grades import bulk_update_grades
 from blueprints.core.operations.outbox import MAX_ATTEMPTS, retry_delay
@@ -204,3 +205,23 @@ def test_two_senders_at_once_send_each_email_once(app, smtp):
     results = run_together(app, [drain, drain, drain])
     assert sum(results) == 40, results
     assert len(sink.messages) == 40 and len({m["Message-ID"] for m in sink.messages}) == 40
+
+
+def test_the_background_sender_delivers_after_commit(app, smtp):
+    """The request only wrote the outbox row; the process's sender thread delivers it on its own."""
+    admin = make_user("admin")
+    ids = _accounts(2)
+    sink = smtp()
+    bulk_attendance(admin, {"training_day_id": make_training_day(admin), "cadet_ids": ids, "status": "absent"})
+    db.session.commit()
+    thread = start_sender(app, interval=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while len(sink.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop_sender(app)
+        thread.join(5)
+    assert sorted(m["To"] for m in sink.messages) == sorted(f"c{c}@unit.example" for c in ids)
+    db.session.expire_all()
+    assert {s for s in db.session.scalars(select(EmailOutbox.status))} == {"sent"}
