@@ -3,7 +3,10 @@ approve or reject them; the file goes only to its cadet and to staff."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import wraps
+from typing import Any
 
 from flask import Response, request
 
@@ -11,6 +14,7 @@ from blueprints.api import bp
 from blueprints.api.responses import json_body, json_response, list_state, ok, read_back
 from blueprints.core.auth import api_route
 from blueprints.core.errors import UnsupportedMediaType
+from blueprints.core.idempotency import idempotent
 from blueprints.core.letter_files import MAX_FILE_BYTES, UPLOAD_LIMIT
 from blueprints.core.operations.excuses import decide_excuse, submit_excuse
 from blueprints.core.reads.excuses import EXCUSE_SPEC, check_can_see, get_excuse, get_excuse_file, list_excuses
@@ -28,10 +32,22 @@ def excuses_list(actor) -> Response:
     return json_response(list_excuses(state))
 
 
+def _upload(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Raise the body cap to a letter's before anything (an Idempotency-Key's body hash) reads it."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request.max_content_length = UPLOAD_LIMIT
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 @bp.post("/excuse-letters")
 @api_route(*ANYONE)
+@_upload
+@idempotent
 def excuses_create(actor) -> Response:
-    request.max_content_length = UPLOAD_LIMIT
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Send multipart/form-data with training_day_id, reason and file.",
                                    {"Content-Type": [f"is {request.mimetype or 'missing'}; "
@@ -59,6 +75,7 @@ def excuses_file(actor, letter_id: int) -> Response:
 
 @bp.post("/excuse-letters/<id:letter_id>/approve")
 @api_route(*STAFF)
+@idempotent
 def excuses_approve(actor, letter_id: int) -> Response:
     decide_excuse(actor, letter_id, True, json_body())
     return ok(get_excuse(letter_id))
@@ -66,6 +83,7 @@ def excuses_approve(actor, letter_id: int) -> Response:
 
 @bp.post("/excuse-letters/<id:letter_id>/reject")
 @api_route(*STAFF)
+@idempotent
 def excuses_reject(actor, letter_id: int) -> Response:
     decide_excuse(actor, letter_id, False, json_body())
     return ok(get_excuse(letter_id))

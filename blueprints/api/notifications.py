@@ -7,6 +7,7 @@ from flask import Response
 from blueprints.api import bp
 from blueprints.api.responses import json_body, json_response, list_state, ok
 from blueprints.core.auth import api_route
+from blueprints.core.idempotency import idempotent
 from blueprints.core.operations.notifications import read_request
 from blueprints.core.reads.notifications import NOTIFICATION_SPEC, list_notifications
 from models import ANYONE
@@ -20,6 +21,7 @@ def notifications_list(actor) -> Response:
 
 @bp.post("/notifications/read")
 @api_route(*ANYONE)
+@idempotent
 def notifications_read(actor) -> Response:
     """{"ids": [...]} marks those, {"all": true} every unread one."""
     return ok({"updated": read_request(actor, json_body())})
