@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
 from blueprints.api import fastpath
-from blueprints.core import assets, auth, cache, cli, database, errors, perf, replicas, security
+from blueprints.core import assets, auth, cache, cli, database, errors, mailer, perf, replicas, security
 from blueprints.core.extensions import compress, csrf, migrate
 from blueprints.core.json_encoder import OrjsonProvider
 from blueprints.core.operations import held_days
@@ -38,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     held_days.init_app(app)
     security.init_app(app)
     assets.init_app(app)
+    mailer.init_app(app)
     register_blueprints(app)
     fastpath.init_app(app)  # it wraps the finished app's WSGI callable
     trust_proxy(app)  # outermost: the fast path, too, sees the client's host and scheme

@@ -160,6 +160,11 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SIGNIN_LIMIT_PER_ACCOUNT": env.get("SIGNIN_LIMIT_PER_ACCOUNT", "10 per minute"),
         "SIGNIN_LIMIT_PER_ADDRESS": env.get("SIGNIN_LIMIT_PER_ADDRESS", "300 per minute"),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        # Notifications by email (optional): smtp://user:pass@host:587 (STARTTLS), smtps://... or
+        # smtp+plain://host:25 (no TLS, a local relay). Sent from an outbox by a background sender.
+        "SMTP_URL": env.get("SMTP_URL", "").strip(),
+        "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "muster@localhost",
+        "OUTBOX_POLL_SECONDS": _float(env, "OUTBOX_POLL_SECONDS", 5.0),
         # Flask-Compress: HTML, JSON and CSV above 200 bytes; also streamed bodies (the CSV export).
         "COMPRESS_MIN_SIZE": 200,
         "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "text/csv", "text/javascript",

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Select,
     String,
@@ -51,6 +52,8 @@ AUDIT_OPERATIONS = ("CREATE", "UPDATE", "DELETE")
 PAGE_SIZES = (10, 25, 50, 100)  # a table page offers these; the largest is also the API's largest limit
 DEFAULT_PAGE_SIZE = 50
 REMARKS = ("Passed", "Failed", "Incomplete", "Dropped", "Deferred")
+EXCUSE_STATUSES = ("pending", "approved", "rejected")
+OUTBOX_STATUSES = ("pending", "sent", "failed")
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -169,6 +172,8 @@ class UserSettings(db.Model):
     page_size: Mapped[int] = mapped_column(Integer, default=DEFAULT_PAGE_SIZE)
     dark_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     compact_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Notifications are also emailed (when SMTP_URL is set) unless the user turned this off.
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     user: Mapped[User] = relationship(back_populates="settings")
 
@@ -490,6 +495,86 @@ for _sql in CADET_TOTALS_SQLITE:
     event.listen(CadetTotal.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
 
 
+class ExcuseLetter(db.Model):
+    """A cadet's excuse for one training day, with a photo or scan of the signed letter (ExcuseFile).
+
+    Approving it makes that day's attendance record "excused" in the same transaction."""
+
+    __tablename__ = "excuse_letters"
+    __table_args__ = (
+        CheckConstraint(_in("status", EXCUSE_STATUSES), name="status"),
+        # The review queue: pending first, then by day; the id breaks ties.
+        Index("ix_excuse_letters_queue", "status", "training_day_id", "id"),
+        Index("ix_excuse_letters_cadet_day", "cadet_id", "training_day_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadet_id: Mapped[int] = mapped_column(ForeignKey("cadets.id", ondelete="CASCADE"))
+    training_day_id: Mapped[int] = mapped_column(ForeignKey("training_days.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    file_name: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(50))
+    file_size: Mapped[int] = mapped_column(Integer)
+    submitted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_name: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+
+
+class ExcuseFile(db.Model):
+    """The letter's bytes as uploaded and, for photos, a smaller JPEG to view: in the database, so
+    every host serves them; kept apart from excuse_letters so lists never read the blobs."""
+
+    __tablename__ = "excuse_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("excuse_letters.id", ondelete="CASCADE"), unique=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    view_content: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Notification(db.Model):
+    """Something that happened to a cadet's record, shown to their account until read."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user", "user_id", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    message: Mapped[str] = mapped_column(String(300))
+    link: Mapped[str | None] = mapped_column(String(200))
+    # The write that made it (one per operation): lets one INSERT ... SELECT queue its emails.
+    batch: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailOutbox(db.Model):
+    """An email to send for a notification, written in the notification's transaction; a background
+    sender claims due rows (FOR UPDATE SKIP LOCKED, with a lease) and retries with backoff."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        Index("ix_email_outbox_due", "status", "next_attempt_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), unique=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": "ROTC Unit"}
 SEMESTERS = ("1st", "2nd", "Summer")
 
@@ -589,3 +674,29 @@ def select_audit_logs() -> Select:
         AuditLog.created_at,
         User.username,
     ).outerjoin(User, User.id == AuditLog.user_id)
+
+
+def select_excuse_letters() -> Select:
+    return select(
+        ExcuseLetter.id,
+        ExcuseLetter.cadet_id,
+        ExcuseLetter.training_day_id,
+        ExcuseLetter.reason,
+        ExcuseLetter.status,
+        ExcuseLetter.file_name,
+        ExcuseLetter.content_type,
+        ExcuseLetter.file_size,
+        ExcuseLetter.created_at,
+        ExcuseLetter.decided_by_name,
+        ExcuseLetter.decided_at,
+        ExcuseLetter.decision_note,
+        TrainingDay.date.label("training_date"),
+        TrainingDay.title.label("training_title"),
+        Cadet.student_id,
+        Cadet.first_name,
+        Cadet.last_name,
+        Cadet.company,
+        Cadet.platoon,
+    ).join(TrainingDay, TrainingDay.id == ExcuseLetter.training_day_id).join(
+        Cadet, Cadet.id == ExcuseLetter.cadet_id
+    )

@@ -1,5 +1,5 @@
 """The web layer: one blueprint per area of pages (account, admin, auth, cadets, checkin, dashboard,
-grades, home, merits, offline, printing, training), the JSON API (api/), and two packages that are not
+excuses, grades, home, merits, offline, printing, training), the JSON API (api/), and two packages that are not
 blueprints: pages/ (what the HTML pages share) and core/ (reads, operations, cache, auth, ...).
 register_blueprints() binds them all to the app.
 
@@ -19,6 +19,7 @@ from blueprints import (
     cadets,
     checkin,
     dashboard,
+    excuses,
     grades,
     home,
     merits,
@@ -33,6 +34,6 @@ from blueprints.core import routing
 def register_blueprints(app: Flask) -> None:
     routing.init_app(app)  # the <id:...> converter the routes below use
     pages.init_app(app)
-    for module in (auth, home, cadets, grades, training, checkin, printing, merits, admin, account, dashboard,
-                   offline, api):
+    for module in (auth, home, cadets, grades, training, checkin, printing, merits, excuses, admin, account,
+                   dashboard, offline, api):
         app.register_blueprint(module.bp)

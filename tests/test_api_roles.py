@@ -14,7 +14,8 @@ def test_role_matrix(client, app, op):
     toks = tokens()
     # Ids that exist nowhere: allowed callers get 404/422, never a write; denied ones 401/403 first.
     path = "/api" + op.path.replace("{cadet_id}", "999999").replace("{day_id}", "999999") \
-        .replace("{log_id}", "999999").replace("{record_id}", "999999")
+        .replace("{log_id}", "999999").replace("{record_id}", "999999") \
+        .replace("{letter_id}", "999999")
     body = {} if op.method in ("post", "put", "patch") else None
     for who in (None, *ROLES):
         # Revoking the token in use must not spoil the next role's request.
@@ -35,4 +36,8 @@ def test_role_matrix(client, app, op):
 
 def test_cadet_token_is_forbidden_everywhere_but_me_and_tokens():
     allowed = {op.endpoint for op in OPERATIONS if op.roles is None or "cadet" in op.roles}
-    assert allowed == {"me", "token_issue", "token_revoke", "openapi_json", "health_check", "attendance_check_in"}
+    # Excuse letters and notifications: a cadet's own only (tests/test_excuses.py, test_notifications.py).
+    own = {"excuses_list", "excuses_create", "excuses_get", "excuses_file", "notifications_list",
+           "notifications_read"}
+    assert allowed == {"me", "token_issue", "token_revoke", "openapi_json", "health_check", "attendance_check_in",
+                       *own}

@@ -158,7 +158,8 @@ def world(app):
     issue_token(admin, "revoked-by-the-walk")
     ids = {"cadet_id": cadet, "day_id": day, "user_id": staff.id, "log_id": log, "stmt_id": "0",
            "record_id": db.session.scalar(select(AttendanceRecord.id)),
-           "token_id": db.session.scalar(select(ApiToken.id).where(ApiToken.name == "revoked-by-the-walk"))}
+           "token_id": db.session.scalar(select(ApiToken.id).where(ApiToken.name == "revoked-by-the-walk")),
+           "letter_id": 1, "decision": "approve"}  # no letter: every letter route answers 404 or 4xx, never 5xx
     return admin, ids
 
 

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from blueprints.core.checkin_codes import sign_code
+from blueprints.core.clock import unit_zone
 from blueprints.core.errors import Forbidden
 from blueprints.core.operations.checkin import check_in
 from blueprints.core.reads.checkin import CheckInRefused, qr_svg
@@ -31,8 +32,9 @@ server, page = test_browser.server, test_browser.page
 
 
 def make_day_today(days: int = 0, **fields) -> int:
-    """A training day dated today (UTC), or `days` from today."""
-    return make_training_day(date=(utcnow().date() + timedelta(days=days)).isoformat(), **fields)
+    """A training day dated today in the unit's time zone, or `days` from today."""
+    return make_training_day(date=(utcnow().astimezone(unit_zone()).date() + timedelta(days=days)).isoformat(),
+                             **fields)
 
 
 def code_for(day_id: int) -> str:
@@ -64,8 +66,9 @@ def present_count(cadet_id: int) -> int:
 
 
 def on_day(day_id: int, hour: int, minute: int) -> datetime:
+    """That time of the day's date on the unit's clock."""
     day = db.session.get(TrainingDay, day_id).date
-    return datetime.combine(day, time(hour, minute), UTC)
+    return datetime.combine(day, time(hour, minute), unit_zone())
 
 
 def _unit_clock(day_id: int, hour: int, minute: int) -> datetime:
@@ -422,5 +425,20 @@ def test_a_cadet_scans_on_a_phone_and_is_present_on_the_sheet(app, page):
     status, time_in = records(day)[cadet.cadet_id]
     assert page.input_value(f"#status-{cadet.cadet_id}") == "present" == status
     row = page.locator(f"tr:has(#status-{cadet.cadet_id})")
-    unit = ZoneInfo(current_app.config["UNIT_TIMEZONE"])
-    assert time_in.astimezone(unit).strftime("%H:%M") in row.inner_text()  # shown in the unit's time
+    assert time_in.astimezone(unit_zone()).strftime("%H:%M") in row.inner_text()  # on the unit's clock
+
+
+def test_codes_open_and_expire_by_the_units_time_zone_not_utc(app):
+    """Manila is UTC+8: 07:00 on the day in Manila is 23:00 UTC the day before; 00:30 the next day in
+    Manila is still the day's date in UTC."""
+    app.config["UNIT_TIMEZONE"] = "Asia/Manila"
+    cadet = make_user("cadet")
+    day = make_training_day(date="2026-09-10")
+    seven_manila = datetime(2026, 9, 9, 23, 0, tzinfo=UTC)
+    done = check_in(cadet, {"token": code_for(day)}, now=seven_manila)
+    assert done["status"] == "present" and not done["already_checked_in"]
+    other = make_user("cadet")
+    with pytest.raises(CheckInRefused, match="expired"):
+        check_in(other, {"token": code_for(day)}, now=datetime(2026, 9, 10, 16, 30, tzinfo=UTC))
+    with pytest.raises(CheckInRefused, match="opens on"):
+        check_in(other, {"token": code_for(day)}, now=datetime(2026, 9, 9, 15, 59, tzinfo=UTC))

@@ -68,3 +68,13 @@ def test_the_api_keeps_the_raw_value(client):
     cadet = _cadet_at_74_996(admin)
     res = call(client, "GET", f"/api/grades/{cadet}", make_token(admin))
     assert body_of(res)["data"]["final_grade"] == pytest.approx(74.996, abs=1e-9)
+
+
+def test_print_sheets_truncate_like_the_pages(client):
+    """The company grade sheet and the printed record: "74.99" beside "Failed", never "75.00"."""
+    admin = signed_in(client)
+    cadet = _cadet_at_74_996(admin)
+    for path in ("/print/grades?company=Alpha", f"/print/cadets/{cadet}"):
+        html = client.get(path).get_data(as_text=True)
+        assert "74.99" in html and "Failed" in html, path
+        assert "75.00" not in html, path

@@ -68,6 +68,15 @@ POLICY: dict[tuple[str, str], tuple[str, ...] | None] = {
     ("checkin.scan", "GET"): CADET, ("checkin.confirm", "POST"): CADET, ("checkin.qr", "GET"): STAFF,
     ("checkin.rotate", "POST"): STAFF, ("checkin.cutoff", "POST"): STAFF, ("api.attendance_check_in", "POST"): ALL,
     ("printing.grades", "GET"): STAFF, ("printing.cadet", "GET"): STAFF,
+    # Excuse letters: a cadet sends and sees only their own (404 for others', tests/test_excuses.py); staff
+    # review and decide. Notifications: everyone's own.
+    ("account.excuse_submit", "POST"): CADET, ("account.notifications", "GET"): ALL,
+    ("account.notifications_read", "POST"): ALL,
+    ("excuses.index", "GET"): STAFF, ("excuses.show", "GET"): ALL, ("excuses.file", "GET"): ALL,
+    ("excuses.decide", "POST"): STAFF,
+    ("api.excuses_list", "GET"): ALL, ("api.excuses_create", "POST"): ALL, ("api.excuses_get", "GET"): ALL,
+    ("api.excuses_file", "GET"): ALL, ("api.excuses_approve", "POST"): STAFF, ("api.excuses_reject", "POST"): STAFF,
+    ("api.notifications_list", "GET"): ALL, ("api.notifications_read", "POST"): ALL,
 }
 TEST_ONLY_BLUEPRINTS = ("authprobe", "perftest", "nplusone")
 JSON_PAGE_ENDPOINTS = ("training.sync",)  # called by a page's script: 401 JSON when signed out, not a redirect
@@ -110,7 +119,7 @@ def world(app):
                                                                    ApiToken.name == "revoked-by-the-page-route"))
                  for role, u in users.items()}
     values = {"cadet_id": cadet, "day_id": day, "user_id": staff.id, "log_id": log, "record_id": record,
-              "stmt_id": "0", "filename": "css/muster.css"}
+              "stmt_id": "0", "filename": "css/muster.css", "letter_id": 999999, "decision": "approve"}
     return users, tokens, spare, token_ids, values
 
 

@@ -10,8 +10,10 @@ import pytest
 from flask import g
 from sqlalchemy import func, select
 
+from blueprints.core.liststate import ListState
 from blueprints.core.operations.attendance import save_sheet
 from blueprints.core.operations.cadets import archive_cadets
+from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from models import AttendanceRecord, AuditLog, Cadet, TrainingDay, User, db
 from tests.factories import login, make_cadet, make_training_day
 from tests.test_pages_common import signed_in
@@ -84,6 +86,23 @@ def test_search_within_the_sheet_matches_every_word(client, unit):
     assert _sheet_ids(client.get(url + "?company=Alpha&search=cruz").text) == {unit["a3"]}
     assert _sheet_ids(client.get(url + "?search=2026-00201").text) == {unit["b1"]}
     assert _sheet_ids(client.get(url + "?search=gone").text) == set()  # archived cadets are not on sheets
+
+
+@pytest.mark.parametrize("term", ["cruz", "Cruz, Ana", "dela cruz jo", "2026-001", "reyes", "jr", "a%", "liza_",
+                                  "castro  liza", "..,"])
+def test_the_sheet_searches_as_the_cadets_table_does(client, unit, term):
+    """One rule (reads/cadets.py cadet_search, its trigram index on PostgreSQL): the middle name and
+    suffix count, and LIKE wildcards are plain characters, on the sheet as on the cadets list."""
+    extra = make_cadet(last_name="Santos", first_name="Mara", middle_name="Reyes", suffix="Jr", company="Alpha",
+                       student_id="2026-00301")
+    signed_in(client, "training_staff")
+    listed = {row["id"] for row in list_cadets(ListState.from_args({"search": term, "per_page": "100"},
+                                                                   CADET_SPEC))["data"]}
+    on_sheet = _sheet_ids(client.get(f"/training-days/{unit['day']}/sheet", query_string={"search": term,
+                                                                                          "company": "all"}).text)
+    assert on_sheet == listed
+    if term in ("reyes", "jr"):
+        assert on_sheet == {extra}
 
 
 # --- "mark the rest present" ------------------------------------------------------------------

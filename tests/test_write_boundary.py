@@ -26,10 +26,13 @@ from sqlalchemy import event, select
 from blueprints.core import auth
 from blueprints.core.checkin_codes import sign_code
 from blueprints.core.operations.attendance import bulk_attendance
+from blueprints.core.operations.excuses import submit_excuse
 from blueprints.core.operations.merits import record_merit
 from blueprints.core.operations.tokens import issue_token
-from models import ApiToken, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
+from models import ApiToken, AttendanceRecord, Cadet, TrainingDay, User, db
 from tests.factories import PASSWORD, login, make_cadet, make_training_day, make_user
+from tests.test_checkin import make_day_today
+from tests.test_excuses import photo
 from tests.test_roster_import import _csv, _import, _roster
 from tests.test_security import TEST_ONLY_BLUEPRINTS
 
@@ -145,14 +148,25 @@ def world(app) -> World:
     cadet_user = make_user("cadet")
     cadet = make_cadet(admin)
     day = make_training_day(admin)
-    today = make_training_day(admin, date=utcnow().date().isoformat(), title="Today")  # check-in runs on UTC dates
+    today = make_day_today(title="Today")  # check-in runs on the unit's dates
     bulk_attendance(admin, {"training_day_id": day, "cadet_ids": [cadet], "status": "present"})
     log = record_merit(admin, {"cadet_id": cadet, "type": "merit", "points": 1, "reason": "x"})
     issue_token(admin, "revoked-by-the-page")
     ids = {"cadet_id": cadet, "day_id": day, "user_id": editee.id, "log_id": log, "stmt_id": "0",
            "filename": "css/muster.css", "record_id": db.session.scalar(select(AttendanceRecord.id)),
-           "token_id": db.session.scalar(select(ApiToken.id).where(ApiToken.name == "revoked-by-the-page"))}
+           "token_id": db.session.scalar(select(ApiToken.id).where(ApiToken.name == "revoked-by-the-page")),
+           **_letters(admin, cadet_user)}
     return World(admin, staff, editee, cadet_user, cadet, day, today, ids)
+
+
+def _letters(admin: User, cadet_user: User) -> dict:
+    """Four pending excuse letters of the cadet account, for the decision routes, and two past days
+    with no letter yet (one marked absent, one with no record), for the two submit routes."""
+    days = [make_training_day(admin, offset=10 + i) for i in range(6)]
+    bulk_attendance(admin, {"training_day_id": days[0], "cadet_ids": [cadet_user.cadet_id], "status": "absent"})
+    letters = [submit_excuse(cadet_user, {"training_day_id": d, "reason": "ill"}, "a.png", photo((20, 20), "PNG"))
+               for d in days[1:5]]
+    return {"letters": letters, "letter_id": letters[0], "letter_days": (days[0], days[5])}
 
 
 def _open(client, path: str, **kwargs):
@@ -240,6 +254,17 @@ def _drive_the_api(d: Driver, client, w: World, bearer: dict) -> None:
            json={"training_day_id": day, "cadet_ids": [cid], "status": "absent", "on_conflict": "update"}, **api)
     d.send(client, "POST", "/api/attendance/check-in", "/api/attendance/check-in", 200,
            json={"token": _code(w.today), "student_id": db.session.get(Cadet, cid).student_id}, **api)
+    letters = w.ids["letters"]
+    d.send(client, "POST", "/api/excuse-letters", "/api/excuse-letters", 201,
+           data={"training_day_id": str(w.ids["letter_days"][0]), "reason": "ill",
+                 "cadet_id": str(w.cadet_user.cadet_id), "file": (io.BytesIO(photo((20, 20))), "a.jpg")},
+           content_type="multipart/form-data", **api)
+    d.send(client, "POST", "/api/excuse-letters/<id:letter_id>/approve", f"/api/excuse-letters/{letters[1]}/approve",
+           200, json={}, **api)
+    d.send(client, "POST", "/api/excuse-letters/<id:letter_id>/reject", f"/api/excuse-letters/{letters[2]}/reject",
+           200, json={"note": "unsigned"}, **api)
+    d.send(client, "POST", "/api/notifications/read", "/api/notifications/read", 200, json={"all": True},
+           headers={"Authorization": f"Bearer {issue_token(w.cadet_user, 'notes')}"})
     d.send(client, "PUT", "/api/system-settings", "/api/system-settings", 200, json={"unit_name": "1st Bn"}, **api)
     d.send(client, "POST", "/api/system/slow-queries/reset", "/api/system/slow-queries/reset", 200, **api)
     d.send(client, "POST", "/api/auth/token", "/api/auth/token", 201,
@@ -299,6 +324,12 @@ def _drive_the_pages(d: Driver, client, cadet_client, staff_client, w: World) ->
     d.send(client, "POST", "/account/tokens/<id:token_id>/revoke", f"/account/tokens/{w.ids['token_id']}/revoke",
            303)
     d.send(client, "POST", "/admin/performance/reset", "/admin/performance/reset", 302)
+    d.send(client, "POST", "/excuse-letters/<id:letter_id>/<any(approve, reject):decision>",
+           f"/excuse-letters/{w.ids['letters'][3]}/approve", 303, data={"note": "ok"})
+    d.send(cadet_client, "POST", "/me/excuse-letters", "/me/excuse-letters", 303,
+           data={"training_day_id": str(w.ids["letter_days"][1]), "reason": "ill",
+                 "file": (io.BytesIO(photo((20, 20))), "a.jpg")}, content_type="multipart/form-data")
+    d.send(cadet_client, "POST", "/notifications/read", "/notifications/read", 303)
     d.send(staff_client, "POST", "/account/password", "/account/password", 303,
            data={"current_password": PASSWORD, "new_password": "staff-new-password", "confirm_password":
                  "staff-new-password"})

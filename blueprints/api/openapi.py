@@ -12,13 +12,16 @@ from blueprints.api import bp
 from blueprints.api.grades import IF_MATCH_PATTERN
 from blueprints.api.responses import json_response
 from blueprints.api.schemas import ID, REQUESTS, RESPONSES, STR, envelope, list_parameters, obj, ref, single
+from blueprints.core.letter_files import IMAGE_TYPES, PDF_TYPE
 from blueprints.core.liststate import ListSpec
 from blueprints.core.monitoring.report import MONITORING_ARGS
 from blueprints.core.reads.attendance import ATTENDANCE_SPEC
 from blueprints.core.reads.audit import AUDIT_SPEC
 from blueprints.core.reads.cadets import CADET_SPEC
+from blueprints.core.reads.excuses import EXCUSE_SPEC
 from blueprints.core.reads.grades import GRADE_SPEC
 from blueprints.core.reads.merits import MERIT_SPEC
+from blueprints.core.reads.notifications import NOTIFICATION_SPEC
 from blueprints.core.reads.training import TRAINING_DAY_SPEC
 from blueprints.core.validation import MAX_BULK
 from models import ADMIN, ANYONE, STAFF
@@ -44,9 +47,12 @@ class Op:
     etag: bool = False
     query: tuple[str, ...] = ()  # free-form text query parameters
     loose: bool = False  # the dashboard's figures as JSON: payload loosely described, only auth errors listed
+    body_media: str = "application/json"  # the request body's media type (an upload: multipart/form-data)
+    files: tuple[str, ...] = ()  # a file download: its possible media types (the body is not JSON)
 
 
 _DATA = obj({"data": {"type": "object"}})
+_QUERY_ARGS = {**MONITORING_ARGS, "view": ("0", "1")}  # view=1: a letter photo's shrunk copy
 
 OPERATIONS = (
     Op("get", "/cadets", "cadets_list", "List cadets with grade summaries", response=envelope("Cadet"),
@@ -99,6 +105,26 @@ OPERATIONS = (
     Op("post", "/attendance/check-in", "attendance_check_in",
        "Check a cadet in with a day's QR code token (staff name the cadet; a cadet checks in only themselves)",
        roles=ANYONE, body="CheckIn", response=single("CheckInResult")),
+    Op("get", "/excuse-letters", "excuses_list", "Excuse letters, pending first (a cadet sees only their own)",
+       roles=ANYONE, response=envelope("ExcuseLetter"), spec=EXCUSE_SPEC),
+    Op("post", "/excuse-letters", "excuses_create",
+       "Send an excuse letter for an absence: a photo or PDF of it, at most 5 MB (staff name the cadet)",
+       roles=ANYONE, body="ExcuseInput", body_media="multipart/form-data", status=201,
+       response=single("ExcuseLetter")),
+    Op("get", "/excuse-letters/{letter_id}", "excuses_get", "One excuse letter (its cadet or staff)",
+       roles=ANYONE, response=single("ExcuseLetter")),
+    Op("get", "/excuse-letters/{letter_id}/file", "excuses_file",
+       "The letter's file as uploaded, as a download (?view=1: a photo's shrunk JPEG, inline)", roles=ANYONE,
+       files=(*sorted(set(IMAGE_TYPES.values())), PDF_TYPE), query=("view",)),
+    Op("post", "/excuse-letters/{letter_id}/approve", "excuses_approve",
+       "Approve: that day becomes excused and the grade is recomputed (once; a second decision is a 409)",
+       body="ExcuseApprove", response=single("ExcuseLetter")),
+    Op("post", "/excuse-letters/{letter_id}/reject", "excuses_reject", "Reject, saying why (once)",
+       body="ExcuseReject", response=single("ExcuseLetter")),
+    Op("get", "/notifications", "notifications_list", "Your notifications, newest first", roles=ANYONE,
+       response=envelope("Notification"), spec=NOTIFICATION_SPEC),
+    Op("post", "/notifications/read", "notifications_read", "Mark notifications read: some ids, or all",
+       roles=ANYONE, body="NotificationsRead", response=single("Updated")),
     Op("get", "/audit-logs", "audit_logs_list", "The audit log", roles=ADMIN, response=envelope("AuditLog"),
        spec=AUDIT_SPEC),
     Op("get", "/system-settings", "settings_get", "System settings", roles=ADMIN, response=single("Settings"),
@@ -159,6 +185,10 @@ def _operation(op: Op) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "OK"}
     if op.response is not None:
         success["content"] = _json(op.response)
+    if op.files:
+        success["content"] = {media: {"schema": {"type": "string", "format": "binary"}} for media in op.files}
+        success["headers"] = {"Content-Disposition": {"schema": {"type": "string"}, "required": True,
+                                                      "description": "attachment, or inline for a view JPEG"}}
     if op.etag or op.cached:
         success["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "Strong validator"}}
     out: dict[str, Any] = {"operationId": op.endpoint, "summary": op.summary, "x-roles": list(op.roles or ()),
@@ -173,7 +203,7 @@ def _operation(op: Op) -> dict[str, Any]:
     if op.spec is not None:
         params += list_parameters(op.spec)
     params += [{"name": n, "in": "query", "required": False,
-                "schema": {"type": "string", "enum": list(MONITORING_ARGS[n])}} for n in op.query]
+                "schema": {"type": "string", "enum": list(_QUERY_ARGS[n])}} for n in op.query]
     if op.etag and op.method == "patch":
         params.append({"name": "If-Match", "in": "header", "required": False,
                        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
@@ -187,7 +217,7 @@ def _operation(op: Op) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     if op.body:
-        out["requestBody"] = {"required": True, "content": _json(ref(op.body))}
+        out["requestBody"] = {"required": True, "content": {op.body_media: {"schema": ref(op.body)}}}
     return out
 
 

@@ -3,12 +3,14 @@ same Field and ListSpec definitions that validate the input, so the document can
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from blueprints.core.liststate import MAX_PAGE, MAX_PER_PAGE, ListSpec
 from blueprints.core.operations.attendance import BULK_FIELDS, RECORD_FIELDS
 from blueprints.core.operations.cadets import CADET_FIELDS
 from blueprints.core.operations.checkin import CHECK_IN_FIELDS
+from blueprints.core.operations.excuses import DECISION_FIELDS, EXCUSE_FIELDS
 from blueprints.core.operations.grades import GRADE_FIELDS
 from blueprints.core.operations.merits import MERIT_FIELDS
 from blueprints.core.operations.settings import SETTING_FIELDS
@@ -19,6 +21,7 @@ from models import (
     AUDIT_OPERATIONS,
     CADET_STATUSES,
     DEFAULT_PAGE_SIZE,
+    EXCUSE_STATUSES,
     GRADE_STATUSES,
     MERIT_TYPES,
     ROLES,
@@ -126,6 +129,14 @@ REQUESTS: dict[str, Schema] = {
     "AttendanceBulk": obj({**fields_schema(BULK_FIELDS)["properties"], "cadet_ids": _id_list(MAX_BULK)},
                           ("training_day_id", "status", "cadet_ids")),
     "CheckIn": fields_schema(CHECK_IN_FIELDS),
+    "ExcuseInput": obj({**fields_schema(EXCUSE_FIELDS)["properties"],
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "JPEG, PNG, WebP, HEIC or PDF, checked by content; at most 5 MB"}},
+                       ("training_day_id", "reason", "file")),
+    "ExcuseApprove": fields_schema(DECISION_FIELDS),
+    "ExcuseReject": fields_schema([replace(f, required=True) for f in DECISION_FIELDS]),
+    "NotificationsRead": {"anyOf": [obj({"ids": _id_list(MAX_BULK)}),
+                                    obj({"all": {"const": True}})]},
     "SettingsInput": fields_schema(SETTING_FIELDS, partial=True, additionalProperties=False),
     "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": NON_BLANK_PATTERN},
                          "password": {"type": "string", "minLength": 1, "maxLength": 1000},
@@ -187,6 +198,16 @@ RESPONSES: dict[str, Schema] = {
     "Created": obj({"created": INT}),
     "Updated": obj({"updated": INT}),
     "AttendanceCounts": obj({"created": INT, "updated": INT, "skipped": INT}),
+    "ExcuseLetter": obj({"id": ID, "cadet_id": ID, "training_day_id": ID, "reason": STR,
+                         "status": {"type": "string", "enum": list(EXCUSE_STATUSES)}, "file_name": STR,
+                         "content_type": STR, "file_size": INT, "created_at": TIME, "decided_by_name": null(STR),
+                         "decided_at": null(TIME), "decision_note": null(STR), "training_date": DATE,
+                         "training_title": STR, "student_id": STR, "first_name": STR, "last_name": STR,
+                         "company": null(STR), "platoon": null(STR)},
+                        ("id", "cadet_id", "training_day_id", "reason", "status", "file_name", "content_type",
+                         "file_size", "created_at", "training_date", "training_title", "student_id")),
+    "Notification": obj({"id": ID, "kind": STR, "message": STR, "link": null(STR), "created_at": TIME,
+                         "read_at": null(TIME)}),
     "CheckInResult": obj({"training_day_id": ID, "cadet_id": ID, "student_id": STR, "record_id": ID,
                           "status": {"type": "string", "enum": list(ATTENDANCE_STATUSES)}, "time_in": null(TIME),
                           "already_checked_in": BOOL}),

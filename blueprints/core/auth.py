@@ -81,7 +81,8 @@ def _session_user(user_id: int) -> dict[str, Any] | None:
     with on_primary():
         row = db.session.execute(
             select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id, User.session_version,
-                   UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode)
+                   UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode,
+                   UserSettings.email_notifications)
             .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == user_id)
         ).first()
     return dict(row._mapping) if row is not None else None
@@ -91,7 +92,7 @@ def _detached_user(found: dict[str, Any]) -> User:
     """A User built from cached plain data, like the API's token user: operations that change the
     user load the row themselves."""
     data = dict(found)
-    prefs = {k: data.pop(k) for k in ("page_size", "dark_mode", "compact_mode")}
+    prefs = {k: data.pop(k, None) for k in ("page_size", "dark_mode", "compact_mode", "email_notifications")}
     user = User(**data)
     if prefs["page_size"] is not None:
         user.settings = UserSettings(user_id=user.id, **prefs)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app, request, session
+from flask import Flask, Response, current_app, request, session
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -88,3 +88,19 @@ def init_app(app: Flask) -> None:
                 and "_user_id" in session):
             response.headers["Cache-Control"] = "private, no-store"
         return response
+
+
+# An uploaded file is never a page: no script, no plugins, no framing, sandboxed even if opened directly.
+FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+def file_response(content: bytes, content_type: str, file_name: str) -> Response:
+    """Serve a stored upload: a JPEG view copy inline, anything else as a download, never sniffed.
+
+    file_name is already reduced to safe characters (letter_files.safe_file_name)."""
+    inline = content_type == "image/jpeg" and file_name.endswith("-view.jpg")
+    disposition = f'{"inline" if inline else "attachment"}; filename="{file_name}"'
+    return Response(content, mimetype=content_type, headers={
+        "Content-Disposition": disposition, "Content-Security-Policy": FILE_CSP,
+        "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+        "Cache-Control": "private, no-store", "Cross-Origin-Resource-Policy": "same-origin"})

@@ -5,14 +5,14 @@ few rows of cadet_totals instead of a count(*) of cadets per request. Triggers o
 exact in the writer's own transaction (models.CadetTotal); this fills it from the cadets there are.
 
 Revision ID: 0011_list_totals_keyset
-Revises: 0008
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_list_totals_keyset"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -15,6 +15,7 @@ from blueprints.core.clock import unit_today
 from blueprints.core.database import analyzed_after, is_postgres
 from blueprints.core.errors import AppError, NotFound, ValidationError
 from blueprints.core.operations import apply_changes, get_or_404, lock_grade_rows, unit_of_work
+from blueprints.core.operations.notifications import notify_absent
 from blueprints.core.validation import MAX_BULK, MAX_ID, Field, has_control_chars, parse_id, validate
 from grading import is_held_sql, recompute_grades
 from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, User, db, utcnow
@@ -90,6 +91,8 @@ def mark_attendance(actor: User, day_id: int, statuses: Mapping[int, str], *, on
         if newly_held and not every_row:  # its last record went since the check above: rare
             lock_grade_rows(session, None)  # out of order; a deadlock here is refused with 503, retryable
         counts = _upsert(session, day_id, statuses, existing, on_conflict, keep_existing)
+        notify_absent(session, day_id, [c for c, s in statuses.items() if s == "absent" and (
+            c not in existing or (on_conflict == "update" and existing[c] != s and c not in keep_existing))])
         recompute_grades(session, ids)
         if newly_held:  # the first records of a future day make it count for every cadet
             recompute_grades(session, None, recount=False)
@@ -244,8 +247,11 @@ def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> N
     with unit_of_work(clear_attendance) as session:
         lock_grade_rows(session, [record.cadet_id])
         record = _reread_record(session, record_id)  # as committed by any writer we waited for
+        newly_absent = values.get("status") == "absent" and record.status != "absent"
         apply_changes(session, actor, "attendance_records", record, values)  # every field sent, even unchanged
         record.version += 1  # an offline sheet that saw the old version reports a conflict, not overwrites
+        if newly_absent:
+            notify_absent(session, record.training_day_id, [record.cadet_id])
         session.flush()
         recompute_grades(session, [record.cadet_id])
 

@@ -11,6 +11,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_grades
 from blueprints.core.errors import Conflict, NotFound, ValidationError
 from blueprints.core.operations import lock_grade_rows, unit_of_work
+from blueprints.core.operations.notifications import notify_cadets
 from blueprints.core.validation import MAX_BULK, MAX_ID, Field, validate
 from grading import recompute_grades
 from models import GRADE_STATUSES, Grade, User, db, utcnow
@@ -21,6 +22,7 @@ GRADE_FIELDS = [
     Field("final_score", "float", min=0, max=100),
     Field("status", "choice", choices=GRADE_STATUSES, nullable=False),
 ]
+GRADES_CHANGED = "Your grades were updated."
 _VERSION = Field("version", "int", min=1, max=MAX_ID)
 
 
@@ -54,6 +56,7 @@ def update_grade(actor: User, cadet_id: int, data: Mapping[str, Any], version: A
             raise NotFound("No grades for that cadet.") if exists is None else _stale(cadet_id)
         recompute_grades(session, [cadet_id], recount=False)
         record_audit(session, actor.id, "grades", "UPDATE", cadet_id, {**values, "version": new_version})
+        notify_cadets(session, [cadet_id], "grades", GRADES_CHANGED, "/me")
     return new_version
 
 
@@ -92,6 +95,7 @@ def bulk_update_grades(actor: User, items: Any) -> int:
         recompute_grades(session, ids, recount=False)
         record_audit(session, actor.id, "grades", "UPDATE", None,
                      {"action": "bulk-update", "count": len(ids), "cadet_ids": ids[:500]})
+        notify_cadets(session, ids, "grades", GRADES_CHANGED, "/me")
     return len(ids)
 
 

@@ -11,6 +11,7 @@ from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_merits
 from blueprints.core.errors import NotFound
 from blueprints.core.operations import get_or_404, lock_grade_rows, unit_of_work
+from blueprints.core.operations.notifications import notify_cadets
 from blueprints.core.validation import MAX_ID, Field, validate
 from grading import recompute_grades
 from models import MERIT_TYPES, Cadet, MeritDemeritLog, User, db
@@ -36,6 +37,8 @@ def record_merit(actor: User, data: Mapping[str, Any]) -> int:
         log_id = log.id  # read before commit: after it the instance is expired and would re-query
         recompute_grades(session, [values["cadet_id"]])
         record_audit(session, actor.id, "merit_demerit_logs", "CREATE", log_id, values)
+        notify_cadets(session, [values["cadet_id"]], "merit",
+                      f"A {values['type']} of {values['points']} points was recorded: {values['reason']}", "/me")
     return log_id
 
 
@@ -50,6 +53,8 @@ def delete_merit(actor: User, log_id: int) -> None:
         session.flush()
         recompute_grades(session, [payload["cadet_id"]])
         record_audit(session, actor.id, "merit_demerit_logs", "DELETE", log_id, payload)
+        notify_cadets(session, [payload["cadet_id"]], "merit",
+                      f"A {payload['type']} of {payload['points']} points was removed: {payload['reason']}", "/me")
 
 
 def _still_there(session, log_id: int) -> MeritDemeritLog:

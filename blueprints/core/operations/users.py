@@ -35,6 +35,7 @@ PREFERENCE_FIELDS = [
     Field("page_size", "choice", choices=tuple(str(s) for s in PAGE_SIZES)),
     Field("dark_mode", "bool"),
     Field("compact_mode", "bool"),
+    Field("email_notifications", "bool"),
 ]
 
 

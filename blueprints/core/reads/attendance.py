@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from blueprints.core.cache import Read
 from blueprints.core.errors import NotFound
@@ -54,10 +53,8 @@ def attendance_sheet(day_id: int, company: str | None = None, platoon: str | Non
         stmt = stmt.where(Cadet.company == company)
     if platoon:
         stmt = stmt.where(Cadet.platoon == platoon)
-    for word in re.split(r"[\s,]+", search or ""):
-        if word:  # every word must match a name or the student id ("Castro, Liza", "liza castro")
-            stmt = stmt.where(or_(*(column.icontains(word, autoescape=True)
-                                    for column in (Cadet.last_name, Cadet.first_name, Cadet.student_id))))
+    if search and search.strip():  # the cadets table's rule and index: "Castro, Liza", "liza castro", an id
+        stmt = stmt.where(cadet_search(search))
     return [dict(r) for r in db.session.execute(stmt).mappings()]
 
 

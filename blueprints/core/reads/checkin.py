@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -12,14 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from blueprints.core.checkin_codes import read_code, sign_code
+from blueprints.core.clock import unit_zone
 from blueprints.core.errors import Forbidden, NotFound, ValidationError
 from blueprints.core.reads.cadets import full_name
 from blueprints.core.routing import public_url_for
 from models import CADET_ROLE, AttendanceRecord, Cadet, TrainingDay, User, db
-
-# There is no time-zone setting yet, so a day's code is valid on its date in UTC and the late
-# cut-off is a UTC time; a unit far from UTC needs that setting before relying on the QR code.
-UNIT_ZONE = UTC
 
 
 class CheckInRefused(ValidationError):
@@ -47,7 +44,7 @@ def usable_day(session: Session, token: Any, day_id: int | None, now: datetime) 
         raise _refuse("The training day of this code no longer exists.", "names a deleted training day")
     if not hmac.compare_digest(day.checkin_nonce, nonce):
         raise _refuse("This code was replaced by a newer one; scan the code shown now.", "was replaced")
-    today = now.astimezone(UNIT_ZONE).date()
+    today = now.astimezone(unit_zone()).date()  # the unit's date: a Manila code works at 07:00 Manila time
     if today > day.date:
         raise _refuse(f"This code has expired: it was for {day.date.isoformat()}.", "has expired")
     if today < day.date:
