@@ -76,7 +76,7 @@ class FastPath:
         """(digest, gzip body) when this request may be answered from the cache as it stands, else None."""
         token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
         if (not well_formed(token) or "HTTP_IF_NONE_MATCH" in environ
-                or not takes_stored_gzip(self.app.config, environ.get("HTTP_ACCEPT_ENCODING", ""))
+                or not takes_stored_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
                 or not held_days.confirmed_today(self.app)):
             return None
         try:

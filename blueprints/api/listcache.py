@@ -22,10 +22,11 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_compress.flask_compress import _choose_algorithm, _compress_data, _format
+from flask_compress.flask_compress import _choose_algorithm, _compress_data
 
 from blueprints.api.responses import list_state
 from blueprints.core.cache import Read
+from blueprints.core.extensions import compress
 from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec
 
@@ -38,15 +39,13 @@ def _pack(payload: Any) -> tuple[str, bytes]:
     return hashlib.sha256(body).hexdigest()[:40], _compress_data(current_app, body, "gzip")
 
 
-def takes_stored_gzip(config: Any, accept_encoding: str) -> bool:
+def takes_stored_gzip(accept_encoding: str) -> bool:
     """Whether this Accept-Encoding is answered with the stored gzip body (see the module's docstring)."""
-    algorithms = config["COMPRESS_ALGORITHM"]
-    return _gzip_chosen(algorithms if isinstance(algorithms, str) else tuple(algorithms), accept_encoding)
+    return _gzip_chosen(compress.enabled_algorithms, accept_encoding)  # what its after_request chooses among
 
 
 @lru_cache(maxsize=128)
-def _gzip_chosen(algorithms: str | tuple[str, ...], accept_encoding: str) -> bool:
-    enabled = _format(algorithms)
+def _gzip_chosen(enabled: tuple[str, ...], accept_encoding: str) -> bool:
     if "gzip" not in enabled:
         return False
     return _choose_algorithm(("gzip", *(a for a in enabled if a != "gzip")), accept_encoding) == "gzip"
@@ -83,7 +82,7 @@ def _not_modified(digest: str) -> bool:
 
 
 def _serve(digest: str, body_gz: bytes) -> Response:
-    gzip_ok = takes_stored_gzip(current_app.config, request.headers.get("Accept-Encoding", ""))
+    gzip_ok = takes_stored_gzip(request.headers.get("Accept-Encoding", ""))
     headers = {"ETag": f'"{digest}:gzip"' if gzip_ok else f'"{digest}"', "Vary": "Accept-Encoding",
                "Cache-Control": CACHE_CONTROL}
     if _not_modified(digest):

@@ -11,6 +11,7 @@ give each test its own namespace on one app).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -127,10 +128,14 @@ class PlainSimpleCache(SimpleCache):
             self.set(key, value, timeout=0)
             return value
 
-    def _remove_older(self) -> None:
-        # cachelib drops the earliest expiry first, and a counter's "never" (0) sorts first. Losing one
-        # would take its domain back to an old generation, and entries built then would be current again.
-        for _, key in sorted((expires, key) for key, (expires, _) in self._cache.items() if expires):
-            del self._cache[key]
-            if not self._over_threshold():
+    def _prune(self) -> None:
+        # cachelib's takes a counter's "never" (0) for long expired, and drops the earliest expiry first.
+        # Losing a counter would take its domain back to an old generation, and entries built then
+        # would be current again; so only entries that expire are pruned: the expired, then the oldest.
+        if not self._over_threshold():
+            return
+        now = time.time()
+        for expires, key in sorted((expires, key) for key, (expires, _) in self._cache.items() if expires):
+            if expires > now and not self._over_threshold():
                 break
+            del self._cache[key]
