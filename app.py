@@ -24,7 +24,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json = OrjsonProvider(app)  # one JSON encoder for the API, monitoring and error bodies
     app.config.update(load_config())
     app.config.update(config or {})
-    trust_proxy(app)
     database.init_app(app)
     migrate.init_app(app, db, directory=app.root_path + "/migrations", render_as_batch=True,
                      include_object=include_in_autogenerate)
@@ -39,7 +38,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     assets.init_app(app)
     register_blueprints(app)
-    fastpath.init_app(app)  # last: it wraps the finished app's WSGI callable
+    fastpath.init_app(app)  # it wraps the finished app's WSGI callable
+    trust_proxy(app)  # outermost: the fast path, too, sees the client's host and scheme
     return app
 
 

@@ -8,7 +8,9 @@ waitress processes on several hosts use together.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENVIRONMENTS = ("development", "production", "testing")
@@ -55,6 +57,34 @@ def _timezone(env: dict[str, str]) -> str:
     return name
 
 
+def _public_url(env: dict[str, str]) -> str:
+    """The base of links read outside the browser (QR codes, emails): scheme and host, maybe a path."""
+    raw = env.get("PUBLIC_URL", "").strip().rstrip("/")
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"PUBLIC_URL must look like https://muster.example.edu, got {raw!r}")
+    return raw
+
+
+# Loopback names: the embedded default and a loopback deployment need no configuration.
+# (werkzeug cannot match an IPv6 literal such as [::1] against a trusted list.)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+
+
+def _trusted_hosts(env: dict[str, str], public_url: str) -> list[str] | None:
+    """Host names requests may name (Flask's TRUSTED_HOSTS; others are a 400): loopback, PUBLIC_URL's host
+    and TRUSTED_HOSTS (comma-separated; a leading dot allows subdomains). "*" switches the check off."""
+    listed = [h.strip().lower() for h in env.get("TRUSTED_HOSTS", "").split(",") if h.strip()]
+    if listed == ["*"]:
+        return None
+    if any(not re.fullmatch(r"\.?[a-z0-9.-]+", host) for host in listed):
+        raise ConfigError(f"TRUSTED_HOSTS must be host names separated by commas, got {env['TRUSTED_HOSTS']!r}")
+    public = [urlsplit(public_url).hostname or ""] if public_url else []
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, *public, *listed]))
+
+
 def normalise_database_url(url: str) -> str:
     """Make plain postgres:// URLs use psycopg 3, the driver we ship."""
     for prefix in ("postgres://", "postgresql://"):
@@ -75,6 +105,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     threads = _int(env, "WAITRESS_THREADS", 8)
     database_url = normalise_database_url(env.get("DATABASE_URL", "").strip())
     redis_url = env.get("REDIS_URL", "").strip()
+    public_url = _public_url(env)
     return {
         "MUSTER_ENV": name,
         "TESTING": name == "testing",
@@ -83,6 +114,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "REDIS_URL": redis_url or None,
         # Proxies in front of Muster that set X-Forwarded-For/-Proto/-Host; 0 ignores those headers.
         "TRUSTED_PROXY_HOPS": _count(env, "TRUSTED_PROXY_HOPS", 0),
+        "PUBLIC_URL": public_url,  # "" : links are built from the (trusted) host of the request
+        "TRUSTED_HOSTS": _trusted_hosts(env, public_url),
         "HOST": env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
         "PORT": _int(env, "PORT", 8000),
         "WAITRESS_THREADS": threads,

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask import request as flask_request
+from flask import request_finished
 from sqlalchemy import event, text
 
 from app import create_app
@@ -61,6 +63,21 @@ def _empty_tables() -> None:
         for name in tables:
             db.session.execute(text(f"DELETE FROM {name}"))
     db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _no_server_errors():
+    """Fail any test during which an app answered a 5xx other than the deliberate 503 (database down)."""
+    seen: list[str] = []
+
+    def record(sender, response, **extra):
+        if response.status_code >= 500 and response.status_code != 503:
+            seen.append(f"{response.status_code} {flask_request.method} {flask_request.path}")
+
+    request_finished.connect(record)
+    yield
+    request_finished.disconnect(record)
+    assert not seen, f"server errors answered: {seen}"
 
 
 @pytest.fixture

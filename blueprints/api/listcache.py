@@ -26,6 +26,7 @@ from flask_compress.flask_compress import _choose_algorithm, _compress_data
 
 from blueprints.api.responses import list_state
 from blueprints.core.cache import Read
+from blueprints.core.etags import none_match_hits
 from blueprints.core.extensions import compress
 from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec
@@ -73,19 +74,11 @@ def list_response(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Res
     return cached_response(read, state.cache_args(), lambda: fetch(state))
 
 
-def _not_modified(digest: str) -> bool:
-    etags = request.if_none_match
-    if etags.star_tag:
-        return True
-    tags = [*etags.as_set(include_weak=True)]
-    return any(tag.partition(":")[0] == digest for tag in tags)
-
-
 def _serve(digest: str, body_gz: bytes) -> Response:
     gzip_ok = takes_stored_gzip(request.headers.get("Accept-Encoding", ""))
     headers = {"ETag": f'"{digest}:gzip"' if gzip_ok else f'"{digest}"', "Vary": "Accept-Encoding",
                "Cache-Control": CACHE_CONTROL}
-    if _not_modified(digest):
+    if none_match_hits(request.headers.get("If-None-Match"), digest):
         return Response(status=304, headers=headers)
     if gzip_ok:
         # Content-Encoding is set, so Flask-Compress leaves the body alone.

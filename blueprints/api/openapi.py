@@ -13,6 +13,7 @@ from blueprints.api.grades import IF_MATCH_PATTERN
 from blueprints.api.responses import json_response
 from blueprints.api.schemas import ID, REQUESTS, RESPONSES, STR, envelope, list_parameters, obj, ref, single
 from blueprints.core.liststate import ListSpec
+from blueprints.core.monitoring.report import MONITORING_ARGS
 from blueprints.core.reads.attendance import ATTENDANCE_SPEC
 from blueprints.core.reads.audit import AUDIT_SPEC
 from blueprints.core.reads.cadets import CADET_SPEC
@@ -23,7 +24,8 @@ from blueprints.core.validation import MAX_BULK
 from models import ADMIN, ANYONE, STAFF
 
 _ERRORS = {400: "Malformed request", 401: "No valid token", 403: "Role not allowed", 404: "Not found",
-           409: "Conflict: duplicate or stale version", 413: "Body too large", 422: "Failed validation",
+           409: "Conflict: duplicate or stale version", 413: "Body too large",
+           415: "Body not declared as application/json", 422: "Failed validation",
            429: "Rate limited / account locked"}
 
 
@@ -137,9 +139,9 @@ def _errors(op: Op) -> dict[int, Any]:
     if op.endpoint == "health_check":
         return {503: {"description": "Database unreachable", "content": _json(obj({"status": STR, "database": STR,
                                                                                    "redis": STR}))}}
-    if op.loose:
-        return {c: {"description": _ERRORS[c], "content": _json(ref("Error"))} for c in (401, 403)}
-    codes = {400, 413, 422} if op.body else {400}
+    if op.loose:  # the monitoring endpoints: a bad or unknown query parameter is a 400 naming it
+        return {c: {"description": _ERRORS[c], "content": _json(ref("Error"))} for c in (400, 401, 403)}
+    codes = {400, 413, 415, 422} if op.body else {400}
     if op.roles is not None:
         codes |= {401} | ({403} if op.roles != ANYONE else set())
     if "{" in op.path or op.body:
@@ -170,7 +172,8 @@ def _operation(op: Op) -> dict[str, Any]:
               for n in _path_names(op.path)]
     if op.spec is not None:
         params += list_parameters(op.spec)
-    params += [{"name": n, "in": "query", "required": False, "schema": STR} for n in op.query]
+    params += [{"name": n, "in": "query", "required": False,
+                "schema": {"type": "string", "enum": list(MONITORING_ARGS[n])}} for n in op.query]
     if op.etag and op.method == "patch":
         params.append({"name": "If-Match", "in": "header", "required": False,
                        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},

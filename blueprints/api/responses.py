@@ -10,7 +10,7 @@ import orjson
 from flask import Response, request
 from sqlalchemy.exc import DBAPIError
 
-from blueprints.core.errors import BadRequest, ValidationError
+from blueprints.core.errors import BadRequest, UnsupportedMediaType, ValidationError
 from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.operations import in_request_transaction
@@ -53,7 +53,12 @@ def no_content() -> Response:
 
 
 def json_body() -> dict[str, Any]:
-    """The request body as a JSON object. Missing or malformed is 400, not an object 422."""
+    """The request body as a JSON object. Missing or malformed is 400, not declared as JSON 415,
+    not an object 422."""
+    if request.content_length and not request.is_json:
+        # text/plain, a form, none: a cross-site form post must never be read as JSON
+        raise UnsupportedMediaType(details={"Content-Type": [f"is {request.mimetype or 'missing'}; "
+                                                             "must be application/json"]})
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug answers 413
     if not raw.strip():
         # Every operation that reads a body documents it as required; {} is how to send nothing.

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from models import db
 
@@ -44,6 +44,10 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status, code, message = 409, "CONFLICT", "The request conflicts with the current state."
+
+
+class UnsupportedMediaType(AppError):
+    status, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json."
 
 
 class ValidationError(AppError):
@@ -89,6 +93,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):
         return _render(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(exc: SecurityError):
+        # Flask refused the Host (TRUSTED_HOSTS) before routing, so no URL can be built: no page template.
+        if wants_json():
+            return error_body(400, "BAD_REQUEST", "The Host header names a host this app does not serve."), 400
+        return "400 Bad Request: the Host header names a host this app does not serve.\n", 400, {
+            "Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -1,8 +1,11 @@
-"""The `<id:...>` path converter every blueprint (pages and API) uses for database ids."""
+"""The `<id:...>` path converter every blueprint (pages and API) uses for database ids, and absolute
+links for use outside the browser."""
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, current_app, url_for
 from werkzeug.routing import BaseConverter
 
 from blueprints.core.validation import MAX_ID
@@ -25,6 +28,15 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value: int) -> str:
         return str(int(value))
+
+
+def public_url_for(endpoint: str, **values: Any) -> str:
+    """An absolute URL read away from the current page (a QR code, an email): from PUBLIC_URL when set,
+    never from a Host header a client chose (without PUBLIC_URL the host was checked by TRUSTED_HOSTS)."""
+    base = current_app.config.get("PUBLIC_URL")
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    return base + url_for(endpoint, **values)
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, session
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -82,4 +82,9 @@ def init_app(app: Flask) -> None:
         # No view sets these itself, so one check stands for all of them (cheaper than setdefault each).
         if "Content-Security-Policy" not in response.headers:
             response.headers.extend(headers)
+        # A signed-in page is one person's: no shared cache may keep it, and neither may the browser's
+        # history after sign-out. Static assets (assets.py) and anonymous pages keep their caching.
+        if (request.endpoint != "static" and "Cache-Control" not in response.headers
+                and "_user_id" in session):
+            response.headers["Cache-Control"] = "private, no-store"
         return response

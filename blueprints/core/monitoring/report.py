@@ -12,6 +12,7 @@ import redis
 from flask import current_app
 from werkzeug.datastructures import MultiDict
 
+from blueprints.core.errors import BadRequest
 from blueprints.core.perf.buffer import Buffer, clear_all, flush_all
 from blueprints.core.perf.histogram import percentile
 from blueprints.core.perf.recorder import store_prefix
@@ -48,6 +49,10 @@ WINDOWS = {w.key: w for w in (Window("5m", "Last 5 minutes", 5, "m"), Window("1h
 SORTS = {"endpoint": "Endpoint", "requests": "Requests", "error_rate": "Errors", "p50": "p50", "p95": "p95",
          "p99": "p99", "avg_queries": "Queries/req", "avg_db_ms": "DB ms/req"}
 
+# The allowed values of every query parameter the monitoring endpoints take (documented as enums).
+MONITORING_ARGS: dict[str, tuple[str, ...]] = {"window": tuple(WINDOWS), "sort": tuple(SORTS),
+                                               "direction": ("asc", "desc")}
+
 
 @dataclass(frozen=True)
 class DashboardState:
@@ -58,7 +63,10 @@ class DashboardState:
     desc: bool = True
 
     @classmethod
-    def from_args(cls, args: MultiDict | dict) -> DashboardState:
+    def from_args(cls, args: MultiDict | dict, strict: bool = False) -> DashboardState:
+        """strict (the API): a bad value or an unknown parameter is a 400 naming it; the page falls back."""
+        if strict:
+            check_args(args, MONITORING_ARGS)
         window = args.get("window", cls.window)
         sort = args.get("sort", cls.sort)
         direction = args.get("direction", "")
@@ -189,6 +197,18 @@ def _findings(kind: str) -> list[dict]:
     found = _read("findings", kind, default=[]) or []
     found.sort(key=lambda f: f["total_ms"], reverse=True)
     return [{**f, "when": _when(f["at"])} for f in found[:_LIST_LIMIT]]
+
+
+def check_args(args: MultiDict | dict, allowed: dict[str, Any]) -> None:
+    """Raise BadRequest naming every parameter that is unknown or not one of its allowed values."""
+    bad: dict[str, list[str]] = {}
+    for name in args:
+        if name not in allowed:
+            bad[name] = ["unknown parameter"]
+        elif args.get(name) not in allowed[name]:
+            bad[name] = [f"must be one of: {', '.join(allowed[name])}"]
+    if bad:
+        raise BadRequest(f"Bad query parameter: {', '.join(sorted(bad))}.", bad)
 
 
 def slow_query_report(window_key: str = "1h") -> dict[str, Any]:

@@ -8,13 +8,13 @@ from functools import lru_cache
 from typing import Any
 
 import segno
-from flask import url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from blueprints.core.checkin_codes import read_code, sign_code
 from blueprints.core.errors import Forbidden, NotFound, ValidationError
 from blueprints.core.reads.cadets import full_name
+from blueprints.core.routing import public_url_for
 from models import CADET_ROLE, AttendanceRecord, Cadet, TrainingDay, User, db
 
 # There is no time-zone setting yet, so a day's code is valid on its date in UTC and the late
@@ -102,7 +102,7 @@ def get_checkin_code(day_id: int) -> dict[str, Any]:
     ).first()
     if row is None:
         raise NotFound("No training day with that id.")
-    url = url_for("checkin.scan", day_id=day_id, t=sign_code(day_id, row.checkin_nonce), _external=True)
+    url = public_url_for("checkin.scan", day_id=day_id, t=sign_code(day_id, row.checkin_nonce))
     checked_in = db.session.scalar(select(func.count(AttendanceRecord.id)).where(
         AttendanceRecord.training_day_id == day_id, AttendanceRecord.time_in.is_not(None)))
     return {"url": url, "svg": qr_svg(url), "cutoff": row.checkin_cutoff, "date": row.date,
