@@ -152,7 +152,11 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "UNIT_TIMEZONE": _timezone(env),
         "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",
         "MUSTER_MONITORING": env.get("MUSTER_MONITORING", "on").strip().lower(),
+        # Flask-Caching: every cache key starts with CACHE_KEY_PREFIX and a colon; entries of a domain with
+        # no TTL of its own (cache.TTL_SECONDS) last CACHE_DEFAULT_TIMEOUT seconds. CACHE_TYPE and
+        # CACHE_REDIS_URL follow REDIS_URL (blueprints/core/cache_store.py).
         "CACHE_KEY_PREFIX": env.get("CACHE_KEY_PREFIX", "muster"),
+        "CACHE_DEFAULT_TIMEOUT": _count(env, "CACHE_DEFAULT_TIMEOUT", 300),
         "REDIS_SOCKET_TIMEOUT": _float(env, "REDIS_SOCKET_TIMEOUT", 0.25),
         "SLOW_QUERY_MS": _float(env, "SLOW_QUERY_MS", 100.0),
         "SLOW_REQUEST_MS": _float(env, "SLOW_REQUEST_MS", 1000.0),

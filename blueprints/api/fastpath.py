@@ -9,10 +9,12 @@ lookup, the domain generations and the stored body, fetched together), and recor
 dashboard like any other request. It only answers when everything is current and plain; any other
 case falls through to Flask, which answers exactly as before: a missing, invalid or revoked token,
 a host not in TRUSTED_HOSTS (Flask's 400), a role the route refuses, a stale or missing entry, a bad
-parameter (the view's 400), no gzip in Accept-Encoding, a token due its last-used touch, today's
-held-days check not yet done in this process, a clear still pending, or Redis away. If-None-Match is
-compared here as in the view (core/etags.py): a match is the same 304. Installed only with Redis and
-the cache on (`init_app`).
+parameter (the view's 400), an Accept-Encoding the view answers with another encoding or none
+(listcache.takes_stored_gzip), a token due its last-used touch, today's held-days check not yet done
+in this process, a clear still pending, or Redis away. If-None-Match is compared here as in the view
+(core/etags.py): a match is the same 304. Installed only with Redis and the cache on (`init_app`).
+It reads through the backend Flask-Caching built for the app (cache.store_for), as every other cache
+read does.
 """
 
 from __future__ import annotations
@@ -24,17 +26,15 @@ from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from flask import Flask
-from werkzeug.http import parse_accept_header
 from werkzeug.sansio.utils import host_is_trusted
 
-from blueprints.api.listcache import CACHE_CONTROL
+from blueprints.api.listcache import CACHE_CONTROL, takes_stored_gzip
 from blueprints.api.responses import list_args_state
 from blueprints.core import cache
 from blueprints.core.auth import TOKEN_READ, bearer_token, token_hash, touch_due, well_formed
 from blueprints.core.cache import Read
 from blueprints.core.errors import AppError
 from blueprints.core.etags import none_match_hits
-from blueprints.core.extensions import redis_handle
 from blueprints.core.liststate import ListSpec
 from blueprints.core.operations import held_days
 from blueprints.core.perf.recorder import served_without_flask
@@ -54,7 +54,7 @@ class FastPath:
         self.app = app
         self.next: Callable = app.wsgi_app
         self.routes = routes
-        self.client = redis_handle.for_app(app)
+        self.store = cache.store_for(app)
         self.headers = app.extensions["muster_security_headers"]
         trusted = app.config.get("TRUSTED_HOSTS")
         self.trusted_hosts = tuple(trusted) if trusted is not None else None  # else: Flask's 400
@@ -92,15 +92,15 @@ class FastPath:
         token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
         if (not well_formed(token)
                 or (self.trusted_hosts is not None and not _host_trusted(environ.get("HTTP_HOST"), self.trusted_hosts))
-                or not _gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+                or not takes_stored_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
                 or not held_days.confirmed_today(self.app)):
             return None
         try:
             state = list_args_state(_query_args(environ.get("QUERY_STRING", "")), route.spec)
         except (AppError, UnicodeError):
             return None
-        values = cache.current_values(self.app, self.client, [(TOKEN_READ, token_hash(token)),
-                                                              (route.body, state.cache_args())])
+        values = cache.current_values(self.app, self.store, [(TOKEN_READ, token_hash(token)),
+                                                             (route.body, state.cache_args())])
         if values is None:
             return None
         user, body = values
@@ -112,12 +112,6 @@ class FastPath:
 @lru_cache(maxsize=64)
 def _host_trusted(environ_host: str | None, trusted: tuple[str, ...]) -> bool:
     return host_is_trusted(environ_host, trusted)
-
-
-@lru_cache(maxsize=64)
-def _gzip_accepted(header: str) -> bool:
-    """Accept-Encoding allows gzip, as Flask's request.accept_encodings reads it (clients repeat one value)."""
-    return parse_accept_header(header).quality("gzip") > 0
 
 
 def _query_args(query_string: str) -> dict[str, str]:

@@ -2,6 +2,13 @@
 
 A hit costs one cache round trip and no serialisation or compression. The entry lives under the
 same domain generations as the reads it is built from, so every write's clearer invalidates it.
+The body is compressed once, when the entry is filled, by Flask-Compress's own compression with its
+settings (COMPRESS_LEVEL), and always: the WSGI fast path serves only stored bytes.
+It is served to a client for which Flask-Compress, among its COMPRESS_ALGORITHM and preferring the
+stored gzip on a tie, would choose gzip. Any other client gets the plain body, which Flask-Compress
+then compresses as it does every response (br or zstd where enabled and preferred), or not at all.
+Flask-Compress's own COMPRESS_CACHE_BACKEND does not fit: it is consulted only after the view has
+built the plain body, writes on every response, and keys by request, not by the domains' generations.
 ETags follow Flask-Compress's convention: "<sha256>" for the plain body, "<sha256>:gzip" for the
 gzip body; If-None-Match with either (or any other encoding suffix) of the current body is a 304.
 """
@@ -11,13 +18,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
+from flask_compress.flask_compress import _choose_algorithm, _compress_data
 
 from blueprints.api.responses import list_state
 from blueprints.core.cache import Read
 from blueprints.core.etags import none_match_hits
+from blueprints.core.extensions import compress
 from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec
 
@@ -26,7 +36,20 @@ CACHE_CONTROL = "private, no-cache"  # per-token data: no shared caches; revalid
 
 def _pack(payload: Any) -> tuple[str, bytes]:
     body = dumps(payload)
-    return hashlib.sha256(body).hexdigest()[:40], gzip.compress(body, compresslevel=6, mtime=0)
+    # The function Flask-Compress's after_request compresses every response with, at its COMPRESS_LEVEL.
+    return hashlib.sha256(body).hexdigest()[:40], _compress_data(current_app, body, "gzip")
+
+
+def takes_stored_gzip(accept_encoding: str) -> bool:
+    """Whether this Accept-Encoding is answered with the stored gzip body (see the module's docstring)."""
+    return _gzip_chosen(compress.enabled_algorithms, accept_encoding)  # what its after_request chooses among
+
+
+@lru_cache(maxsize=128)
+def _gzip_chosen(enabled: tuple[str, ...], accept_encoding: str) -> bool:
+    if "gzip" not in enabled:
+        return False
+    return _choose_algorithm(("gzip", *(a for a in enabled if a != "gzip")), accept_encoding) == "gzip"
 
 
 def cached_response(read: Read, args: Any, build: Callable[[], Any]) -> Response:
@@ -52,7 +75,7 @@ def list_response(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Res
 
 
 def _serve(digest: str, body_gz: bytes) -> Response:
-    gzip_ok = request.accept_encodings.quality("gzip") > 0
+    gzip_ok = takes_stored_gzip(request.headers.get("Accept-Encoding", ""))
     headers = {"ETag": f'"{digest}:gzip"' if gzip_ok else f'"{digest}"', "Vary": "Accept-Encoding",
                "Cache-Control": CACHE_CONTROL}
     if none_match_hits(request.headers.get("If-None-Match"), digest):

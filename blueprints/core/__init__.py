@@ -3,7 +3,8 @@
 It is named core, and sits under blueprints/, because the design card fixes that layout; read it as
 "what every blueprint stands on". It holds:
 - reads/ and operations/: the read and the write of each domain, file for file (cadets, grades, ...);
-- liststate (one list-state object per table request), cache (plain data by domain, named clearers),
+- liststate (one list-state object per table request), cache (plain data by domain, named clearers;
+  cache_entry and cache_store: its plain-JSON entries and the two Flask-Caching backends it runs on),
   audit (audit rows), validation, errors, clock, database, extensions, routing (the id converter);
 - auth, lockout, security, idempotency, checkin_codes: who is asking and what they may do;
 - perf/ (recording request and query timings, a side-car) and monitoring/ (what the dashboard and the

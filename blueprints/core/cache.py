@@ -1,11 +1,12 @@
 """Caching of plain data by domain, with generation numbers for invalidation. Fails open.
 
 A cached value is stored with the generations of the domains it was built from. A read fetches
-those generations and the value in one round trip; any mismatch is a miss. Clearing a domain is one
-INCR, so bulk writes clear exactly like single ones and every process sees it at once.
-With REDIS_URL the cache talks to the app's own Redis client (extensions.redis_handle) and stores
-plain JSON entries (cache_entry: never pickles; an unreadable entry is an error and a miss). Without
-it, Flask-Caching's in-process cache holds the Python values.
+those generations and the value in one round trip (the backend's get_many: one MGET); any mismatch
+is a miss. Clearing a domain is one `inc` (INCR), so bulk writes clear exactly like single ones and
+every process sees it at once. Every entry, counter and lock goes through the backend Flask-Caching
+built from the app's config (cache_store: Redis with REDIS_URL, else in-process; plain JSON entries in
+both, never pickle; an unreadable entry is an error and a miss). The hit/miss counters are metrics
+and use the app's own Redis client (extensions.redis_handle), as monitoring and rate limits do.
 
 Each cached read is declared once as a `Read` (its name and the domains it depends on); the API's
 response cache and the pages' table cache derive their entries from it, so they cannot disagree
@@ -26,9 +27,11 @@ from typing import Any, TypeVar
 
 import redis
 from flask import Flask, current_app, g
+from flask_caching.backends.base import BaseCache
 
-from blueprints.core import replicas
-from blueprints.core.cache_entry import Unreadable, pack, unpack
+from blueprints.core import cache_store, replicas
+from blueprints.core.cache_entry import Entry
+from blueprints.core.cache_store import UNREADABLE
 from blueprints.core.extensions import cache, redis_handle
 from models import CacheClear, db, utcnow
 
@@ -36,8 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DOMAINS = ("cadets", "grades", "training_days", "attendance", "merits", "settings", "users", "audit")
-TTL_SECONDS = {"cadets": 300, "grades": 300, "training_days": 600, "settings": 1800}
-DEFAULT_TTL = 300
+TTL_SECONDS = {"cadets": 300, "grades": 300, "training_days": 600, "settings": 1800}  # others: CACHE_DEFAULT_TIMEOUT
 _LOCK_SECONDS = 10
 _WAIT_FOR_BUILDER = 2.0
 
@@ -45,8 +47,6 @@ _FLUSH_SECONDS = 1.0
 _unflushed: dict[tuple[str, str], int] = {}  # counts not yet added to Redis (all of them when embedded)
 _local_lock = threading.Lock()
 _flushing = threading.Lock()  # one stats flush at a time, and none while stats() reads
-# Striped, not one per key: a fixed set of locks cannot grow with every distinct search term.
-_build_locks = tuple(threading.Lock() for _ in range(64))
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
 _MAINTENANCE = "muster_cache_maintenance_pid"  # app.extensions key: the pid whose thread serves that app
 _every_second: list[Callable[[], object]] = []  # more maintenance (outbox.py applies the recorded clears)
@@ -70,11 +70,19 @@ class Read:
 
 
 def init_app(app: Flask) -> None:
-    """Bind the app's Redis client; without REDIS_URL, the in-process cache instead."""
+    """Build the app's cache backend through Flask-Caching, and its own Redis client for metrics."""
+    # Metrics, the cache's hit counts, rate limits and health checks keep their own client: they use
+    # hashes, pipelines and INFO, which a cache backend's get/set/inc API does not offer.
     redis_handle.init_app(app)
-    if not app.config.get("REDIS_URL"):
-        cache.init_app(app, config={"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 5000,
-                                    "CACHE_DEFAULT_TIMEOUT": DEFAULT_TTL})
+    cache_store.configure(app)
+    cache.init_app(app)
+    if not isinstance(store_for(app).serializer, cache_store.PlainSerializer):
+        raise RuntimeError(f"CACHE_TYPE {app.config['CACHE_TYPE']} would pickle; use {cache_store.REDIS_BACKEND}")
+
+
+def store_for(app: Flask) -> BaseCache:
+    """The backend Flask-Caching built for this app; usable outside a request (the WSGI fast path)."""
+    return app.extensions["cache"][cache]
 
 
 def enabled() -> bool:
@@ -85,13 +93,20 @@ def _prefix() -> str:
     return current_app.config["CACHE_KEY_PREFIX"]
 
 
-def _gen_key(domain: str, prefix: str | None = None) -> str:
-    return f"{_prefix() if prefix is None else prefix}:gen:{domain}"
+def _gen_key(domain: str) -> str:
+    return f"gen:{domain}"
 
 
 def gen_key(domain: str) -> str:
-    """The Redis key of a domain's generation."""
-    return _gen_key(domain)
+    """The Redis key of a domain's generation, as Flask-Caching's backend stores it (with its prefix)."""
+    return cache_store.stored_prefix(current_app.config) + _gen_key(domain)
+
+
+def generation_client() -> redis.Redis | None:
+    """The Redis client of Flask-Caching's backend (None when embedded). The outbox bumps generations
+    through it in one script that also stores the commit's WAL position beside them (outbox.py):
+    an atomic INCR-and-SET that BaseCache.inc cannot express, on the backend's own connection."""
+    return getattr(cache.cache, "_write_client", None)
 
 
 def _stats_key(prefix: str | None = None) -> str:
@@ -99,12 +114,13 @@ def _stats_key(prefix: str | None = None) -> str:
 
 
 def make_key(name: str, args: Any) -> str:
-    return _data_key(_prefix(), name, args)
+    """The entry's key as the backend stores it (in Redis: what redis-cli shows)."""
+    return cache_store.stored_prefix(current_app.config) + _data_key(name, args)
 
 
-def _data_key(prefix: str, name: str, args: Any) -> str:
+def _data_key(name: str, args: Any) -> str:
     digest = hashlib.sha256(repr(args).encode()).hexdigest()[:32]
-    return f"{prefix}:data:{name}:{digest}"
+    return f"data:{name}:{digest}"
 
 
 # --- counters ---------------------------------------------------------------------------------
@@ -229,17 +245,9 @@ def _flush_pending() -> bool:
 
 
 def _bump(domains: Iterable[str]) -> None:
-    client = redis_handle.client()
-    if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for domain in domains:
-            pipe.incr(_gen_key(domain))
-        pipe.execute()
-        return
-    for domain in domains:
-        key = _gen_key(domain)
-        with _local_lock:
-            cache.set(key, (cache.get(key) or 0) + 1, timeout=0)
+    store = cache.cache
+    for domain in sorted(domains):
+        store.inc(_gen_key(domain))
 
 
 def clear(*domains: str) -> None:
@@ -281,9 +289,9 @@ def prefetch(*entries: tuple[Read, Any]) -> None:
     cached() calls that follow in this request use the result instead of asking again."""
     if not entries or not enabled() or _pending_clears:
         return
-    keyed = [(make_key(read.name, args), read.domains) for read, args in entries]
+    keyed = [(_data_key(read.name, args), read.domains) for read, args in entries]
     try:
-        fetched = _fetch(_prefix(), redis_handle.client(), keyed)
+        fetched = _fetch(cache.cache, keyed)
     except (redis.RedisError, OSError, ValueError):
         return  # cached() will try again and count the error
     stored = g.setdefault("cache_prefetched", {})
@@ -291,72 +299,54 @@ def prefetch(*entries: tuple[Read, Any]) -> None:
         stored[key] = found
 
 
-def current_values(app: Flask, client: redis.Redis, entries: list[tuple[Read, Any]]) -> list[Any] | None:
+def current_values(app: Flask, store: BaseCache, entries: list[tuple[Read, Any]]) -> list[Any] | None:
     """The values of these entries if every one is stored and current, from one MGET; else None
     (missing, stale, unreadable, Redis away, or a clear still pending), and the caller takes the
     normal path, which counts its own outcome. Needs no request: the WSGI fast path calls it."""
     if _pending_clears:
         return None
-    prefix = app.config["CACHE_KEY_PREFIX"]
     try:
-        fetched = _fetch(prefix, client, [(_data_key(prefix, read.name, args), read.domains) for read, args in entries])
+        fetched = _fetch(store, [(_data_key(read.name, args), read.domains) for read, args in entries])
     except (redis.RedisError, OSError, ValueError):
         return None
     if not all(_current(stored, current) for current, stored in fetched):
         return None
-    _tally(app, prefix, "hit", [read.domains[0] for read, _ in entries])
-    return [stored[1] for _, stored in fetched]
+    _tally(app, app.config["CACHE_KEY_PREFIX"], "hit", [read.domains[0] for read, _ in entries])
+    return [stored.value for _, stored in fetched]
 
 
-def _fetch(prefix: str, client: redis.Redis | None,
-           keyed: list[tuple[str, tuple[str, ...]]]) -> list[tuple[tuple[int, ...], Any]]:
+def _fetch(store: BaseCache, keyed: list[tuple[str, tuple[str, ...]]]) -> list[tuple[tuple[int, ...], Any]]:
     """(the domains' current generations, the stored entry) for each (key, domains), from one
-    multi-get of every generation and entry: Redis (entries decoded) or the in-process cache."""
+    get_many of every generation and entry."""
     domains = sorted({d for _, key_domains in keyed for d in key_domains})
-    gen_keys = [_gen_key(d, prefix) for d in domains]
-    keys = [key for key, _ in keyed]
-    if client is None:
-        found = list(cache.get_many(*gen_keys, *keys))
-        stored = found[len(domains):]
-    else:
-        found = client.mget(gen_keys + keys)
-        stored = [_entry(blob) for blob in found[len(domains):]]
-    gens = {d: int(x or 0) for d, x in zip(domains, found, strict=False)}
+    found = store.get_many(*[_gen_key(d) for d in domains], *[key for key, _ in keyed])
+    gens = {d: _generation(x) for d, x in zip(domains, found, strict=False)}
+    stored = found[len(domains):]
     return [(tuple(gens[d] for d in key_domains), value) for (_, key_domains), value in zip(keyed, stored, strict=True)]
 
 
-UNREADABLE = object()  # a stored blob that is not one of our entries: counted as an error, rebuilt
-
-
-def _entry(blob: bytes | None) -> tuple[tuple[int, ...], Any] | object | None:
-    """A stored Redis entry as (generations, value); None when absent, UNREADABLE when not ours."""
-    if blob is None:
-        return None
-    try:
-        return unpack(blob)
-    except Unreadable as exc:
-        log.warning("cache: refused an unreadable entry (%s)", exc)
-        return UNREADABLE
+def _generation(found: Any) -> int:
+    if found is None:
+        return 0
+    if type(found) is not int:
+        raise ValueError("a generation that is not a number")
+    return found
 
 
 def _current(stored: Any, gens: tuple[int, ...]) -> bool:
-    return type(stored) is tuple and stored[0] == gens
+    return type(stored) is Entry and stored.gens == gens
 
 
 def _read(key: str, domains: tuple[str, ...]) -> tuple[tuple[int, ...], Any]:
-    """Current generations of the domains and the stored (generations, value) in one round trip."""
+    """Current generations of the domains and the stored entry in one round trip."""
     prefetched = g.get("cache_prefetched")
     if prefetched and key in prefetched:
         return prefetched.pop(key)  # once: a rebuild's double check asks the store again
-    return _fetch(_prefix(), redis_handle.client(), [(key, domains)])[0]
+    return _fetch(cache.cache, [(key, domains)])[0]
 
 
-def _write(key: str, gens: tuple[int, ...], value: Any, ttl: int) -> None:
-    client = redis_handle.client()
-    if client is not None:
-        client.set(key, pack(gens, value), ex=ttl)
-    else:
-        cache.set(key, (gens, value), timeout=ttl)
+def _write(key: str, gens: tuple[int, ...], value: Any, ttl: int | None) -> None:
+    cache.cache.set(key, Entry(gens, value), timeout=ttl)
 
 
 def cached(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], T], ttl: int | None = None) -> T:
@@ -368,8 +358,8 @@ def cached(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], T
     primary = domains[0]
     if not enabled() or not _flush_pending():
         return build()
-    ttl = ttl or TTL_SECONDS.get(primary, DEFAULT_TTL)
-    key = make_key(name, args)
+    ttl = ttl or TTL_SECONDS.get(primary)  # None: the backend's CACHE_DEFAULT_TIMEOUT
+    key = _data_key(name, args)
     try:
         gens, stored = _read(key, domains)
     except (redis.RedisError, OSError, ValueError):  # ValueError: a generation that is not a number
@@ -378,25 +368,22 @@ def cached(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], T
         return build()
     if _current(stored, gens):
         _count("hit", primary)
-        return stored[1]
+        return stored.value
     _count("error" if stored is UNREADABLE else "miss", primary)
-    return _rebuild(key, gens, domains, ttl, build)
+    return _rebuild(key, domains, ttl, build)
 
 
-def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int, build: Callable[[], T]) -> T:
-    client = redis_handle.client()
+def _rebuild(key: str, domains: tuple[str, ...], ttl: int | None, build: Callable[[], T]) -> T:
+    store = cache.cache
     lock_key = f"{key}:lock"
     try:
-        if client is not None:
-            got_lock = client.set(lock_key, b"1", nx=True, ex=_LOCK_SECONDS)
-        else:
-            got_lock = _build_lock(key).acquire(timeout=_WAIT_FOR_BUILDER)
+        got_lock = store.add(lock_key, 1, timeout=_LOCK_SECONDS)
     except (redis.RedisError, OSError):
         return build()
     if not got_lock:
-        waited = _wait_for(key, gens, domains)
+        waited = _wait_for(key, domains)
         if waited is not None:
-            return waited[1]
+            return waited.value
         return build()
     try:
         # Double-checked: a builder that held the lock before us may have just written it.
@@ -406,7 +393,7 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
             log.warning("cache: read failed for %s, serving from the database", key)
             return build()
         if _current(stored, current):
-            return stored[1]
+            return stored.value
         value = replicas.fill(domains, build)  # from a replica only if it has this generation's data
         try:
             _write(key, current, value, ttl)
@@ -416,18 +403,11 @@ def _rebuild(key: str, gens: tuple[int, ...], domains: tuple[str, ...], ttl: int
             log.exception("cache: %s cannot be stored as plain data", key)
         return value
     finally:
-        _release(client, lock_key, key)
+        _release(store, lock_key)
 
 
-def _build_lock(key: str) -> threading.Lock:
-    return _build_locks[hash(key) % len(_build_locks)]
-
-
-def _wait_for(key: str, gens: tuple[int, ...], domains: tuple[str, ...]) -> tuple | None:
-    """Poll for another request's rebuild (Redis), or take the lock after it (in-process)."""
-    client = redis_handle.client()
-    if client is None:
-        return None  # acquire() above already waited as long as we are willing to
+def _wait_for(key: str, domains: tuple[str, ...]) -> Entry | None:
+    """Poll for the entry another request is building, for as long as we are willing to wait."""
     deadline = time.monotonic() + _WAIT_FOR_BUILDER
     while time.monotonic() < deadline:
         time.sleep(0.005)
@@ -440,13 +420,10 @@ def _wait_for(key: str, gens: tuple[int, ...], domains: tuple[str, ...]) -> tupl
     return None
 
 
-def _release(client: redis.Redis | None, lock_key: str, key: str) -> None:
+def _release(store: BaseCache, lock_key: str) -> None:
     try:
-        if client is not None:
-            client.delete(lock_key)
-        else:
-            _build_lock(key).release()
-    except (redis.RedisError, OSError, RuntimeError, KeyError):
+        store.delete(lock_key)
+    except (redis.RedisError, OSError):
         pass
 
 

@@ -1,4 +1,4 @@
-"""A cached entry as stored in Redis: plain JSON (orjson), never pickle, and read strictly.
+"""A cached entry as stored (in Redis or in-process): plain JSON (orjson), never pickle, read strictly.
 
 Anyone who can write to Redis could otherwise run code in every app process. An entry is
 `[generations, tagged, value]`: JSON types stand for themselves, and the few other types a read
@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -40,6 +40,13 @@ _PLAIN = (str, int, float, bool, type(None))
 
 class Unreadable(ValueError):
     """A stored blob that is not an entry of ours."""
+
+
+class Entry(NamedTuple):
+    """A cached value and the generations of the domains it was built at."""
+
+    gens: tuple[int, ...]
+    value: Any
 
 
 def pack(gens: tuple[int, ...], value: Any) -> bytes:
@@ -70,7 +77,7 @@ def _plain(value: Any, tagged: list[bool]) -> Any:
     raise TypeError(f"cannot cache a {kind.__name__} as plain data")
 
 
-def unpack(blob: bytes) -> tuple[tuple[int, ...], Any]:
+def unpack(blob: bytes) -> Entry:
     """(generations, value) of a stored entry; Unreadable for anything that is not one."""
     try:
         entry = orjson.loads(blob)
@@ -79,7 +86,7 @@ def unpack(blob: bytes) -> tuple[tuple[int, ...], Any]:
         gens = tuple(entry[0])
         if any(type(n) is not int for n in gens):
             raise Unreadable("generations are not integers")
-        return gens, (_restore(entry[2]) if entry[1] else entry[2])
+        return Entry(gens, _restore(entry[2]) if entry[1] else entry[2])
     except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # JSONDecodeError, binascii.Error: ValueError
         raise Unreadable(str(exc)[:100]) from exc
 

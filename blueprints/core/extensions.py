@@ -14,7 +14,8 @@ _REDIS = "muster_redis"  # app.extensions key
 
 
 class RedisHandle:
-    """The app's own Redis client, built once per app from REDIS_URL; None when running embedded.
+    """The app's own Redis client for metrics, rate limits and health, built once per app from REDIS_URL;
+    None when running embedded. The data cache does not use it: it goes through Flask-Caching (`cache`).
 
     Per app (in app.extensions), not per module: tests build several apps with other settings."""
 
@@ -33,7 +34,7 @@ class RedisHandle:
         return app.extensions[_REDIS]
 
 
-cache = Cache()  # only the embedded (in-process) cache; with Redis the cache talks to redis_handle
+cache = Cache()  # the data cache's backend (cache_store), Redis or in-process; used through core/cache.py
 compress = Compress()
 login_manager = LoginManager()
 migrate = Migrate()

@@ -91,7 +91,7 @@ def discard(session: Session) -> None:
 def apply(pending: Pending) -> None:
     """After commit: bump the generations, store the commit's position for replicas, note the row as
     applied (one Redis call); then the after-commit actions. A failure leaves the row to the pollers."""
-    client = redis_handle.client()
+    client = cache.generation_client()
     if client is None:
         if pending.domains:
             cache.clear(*pending.domains)
@@ -139,7 +139,7 @@ def _stick(client: redis.Redis, user: str, lsn: int) -> None:
 def apply_recorded() -> int:
     """Apply every outbox row of this namespace not noted as applied, then delete the rows; returns
     how many were applied here. Run once a second by each process's cache maintenance."""
-    client = redis_handle.client()
+    client = cache.generation_client()
     if client is None:
         return 0
     table = CacheClear.__table__
