@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 
 from blueprints.core.mailer import message_id, send_due_emails, start_sender, stop_sender
 from blueprints.core.operations.attendance import bulk_attendance
+from blueprints.core.operations.emails import MAX_ATTEMPTS, retry_delay
 from blueprints.core.operations.grades import bulk_update_grades
-from blueprints.core.operations.outbox import MAX_ATTEMPTS, retry_delay
 from blueprints.core.operations.users import create_user, update_preferences
 from models import Cadet, EmailOutbox, Notification, User, db, utcnow
 from tests.conftest import is_postgres

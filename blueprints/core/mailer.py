@@ -1,4 +1,4 @@
-"""Email for notifications: a background sender delivers the outbox (operations/outbox.py) over SMTP.
+"""Email for notifications: a background sender delivers the outbox (operations/emails.py) over SMTP.
 
 Requests only write outbox rows, in the transaction of the change they report; they never wait on
 SMTP. Each process with SMTP_URL set runs one sender thread that polls every OUTBOX_POLL_SECONDS;
@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app
 
-from blueprints.core.operations.outbox import Claimed, claim_due, mark_failed, mark_sent
+from blueprints.core.operations.emails import Claimed, claim_due, mark_failed, mark_sent
 from models import db, utcnow
 
 log = logging.getLogger(__name__)
