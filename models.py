@@ -651,16 +651,16 @@ def select_attendance() -> Select:
         AttendanceRecord.time_out,
         AttendanceRecord.remarks,
         AttendanceRecord.created_at,
-        TrainingDay.date.label("training_date"),
-        TrainingDay.title.label("training_title"),
-        Cadet.student_id,
-        Cadet.first_name,
-        Cadet.last_name,
-        Cadet.company,
-        Cadet.platoon,
+        *_day_and_cadet_columns(),
     ).join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id).join(
         Cadet, Cadet.id == AttendanceRecord.cadet_id
     )
+
+
+def _day_and_cadet_columns() -> tuple:
+    """What an attendance record's or an excuse letter's row shows of its training day and cadet."""
+    return (TrainingDay.date.label("training_date"), TrainingDay.title.label("training_title"), Cadet.student_id,
+            Cadet.first_name, Cadet.last_name, Cadet.company, Cadet.platoon)
 
 
 def select_audit_logs() -> Select:
@@ -690,13 +690,7 @@ def select_excuse_letters() -> Select:
         ExcuseLetter.decided_by_name,
         ExcuseLetter.decided_at,
         ExcuseLetter.decision_note,
-        TrainingDay.date.label("training_date"),
-        TrainingDay.title.label("training_title"),
-        Cadet.student_id,
-        Cadet.first_name,
-        Cadet.last_name,
-        Cadet.company,
-        Cadet.platoon,
+        *_day_and_cadet_columns(),
     ).join(TrainingDay, TrainingDay.id == ExcuseLetter.training_day_id).join(
         Cadet, Cadet.id == ExcuseLetter.cadet_id
     )
