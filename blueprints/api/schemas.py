@@ -15,7 +15,7 @@ from blueprints.core.operations.grades import GRADE_FIELDS
 from blueprints.core.operations.merits import MERIT_FIELDS
 from blueprints.core.operations.settings import SETTING_FIELDS
 from blueprints.core.operations.training import TRAINING_DAY_FIELDS
-from blueprints.core.validation import MAX_BULK, MAX_ID, Field
+from blueprints.core.validation import EMAIL_PATTERN, MAX_BULK, MAX_ID, Field
 from models import (
     ATTENDANCE_STATUSES,
     AUDIT_OPERATIONS,
@@ -82,6 +82,7 @@ def _text_schema(f: Field) -> Schema:
     schema: Schema = {"type": "string", "minLength": 1 if f.required else 0, "maxLength": f.max_len}
     if f.kind == "email":
         schema["format"] = "email"
+        schema["pattern"] = EMAIL_PATTERN  # what validation accepts: "format" alone allows user@localhost
         return schema if f.required else {"anyOf": [schema, {"const": ""}]}
     if f.pattern:
         schema["pattern"] = f"^(?:{f.pattern})$" if f.required else f"^(?:{f.pattern})?$"
