@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from blueprints.core import outbox
+# Not bound as `outbox`: importing the submodule operations.outbox (email) rebinds that package name.
+from blueprints.core import outbox as clears_outbox
 from blueprints.core.audit import record_audit
 from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import Conflict, NotFound
@@ -44,7 +45,7 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
     """
     session = db.session
     outer = in_request_transaction()
-    outbox.begin(session)
+    clears_outbox.begin(session)
     try:
         use_transaction(session)
         yield session
@@ -53,7 +54,7 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
         if outer:
             session.flush()  # IntegrityErrors surface here, inside the operation
         else:
-            pending = outbox.record(session)
+            pending = clears_outbox.record(session)
             session.commit()
     except IntegrityError as exc:
         _roll_back(session)
@@ -64,12 +65,12 @@ def unit_of_work(*clearers: Callable[[], None], conflict: Conflict | None = None
         _roll_back(session)
         raise
     if not outer:
-        outbox.apply(pending)
+        clears_outbox.apply(pending)
 
 
 def _roll_back(session: Session) -> None:
     session.rollback()
-    outbox.discard(session)
+    clears_outbox.discard(session)
 
 
 def in_request_transaction() -> bool:
@@ -83,17 +84,17 @@ def request_transaction() -> Iterator[Session]:
     the caller adds (an idempotency record) commit together, once; then the caches are cleared."""
     g._request_transaction = True
     session = db.session
-    outbox.begin(session)
+    clears_outbox.begin(session)
     try:
         yield session
-        pending = outbox.record(session)
+        pending = clears_outbox.record(session)
         session.commit()
     except BaseException:
         _roll_back(session)
         raise
     finally:
         g.pop("_request_transaction", None)
-    outbox.apply(pending)
+    clears_outbox.apply(pending)
 
 
 def lock_grade_rows(session: Session, cadet_ids: Iterable[int] | None) -> None:
