@@ -6,6 +6,8 @@ and every process it starts is stopped again, also on Ctrl-C or an error.
 
     python -m bench.run [--sizes 10000,100000] [--duration 5] [--rounds 2] [--no-write-doc]
 
+Then the drill morning (bench/drill.py: its own database, about 4 minutes) adds its section; --no-drill skips it.
+
 The comparison server (e.g. ../shared/peer, the design Muster replaces) is given by environment:
 PEER_URL (cache on) and PEER_COLD_URL (cache off) holding PEER_SIZE cadets (default 10000), and
 PEER_BIG_COLD_URL holding PEER_BIG_SIZE cadets (default 100000), all with the Bearer token PEER_TOKEN.
