@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench drill soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## the benchmark of docs/performance.md (PostgreSQL + Redis on loopback)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+drill: $(STAMP)  ## the drill-morning scenario alone (600 QR check-ins while staff work; ~3 min, --quick ~1)
+	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)

@@ -6,6 +6,8 @@ and every process it starts is stopped again, also on Ctrl-C or an error.
 
     python -m bench.run [--sizes 10000,100000] [--duration 5] [--rounds 2] [--no-write-doc]
 
+Then the drill morning (bench/drill.py: its own database, about 4 minutes) adds its section; --no-drill skips it.
+
 The comparison server (e.g. ../shared/peer, the design Muster replaces) is given by environment:
 PEER_URL (cache on) and PEER_COLD_URL (cache off) holding PEER_SIZE cadets (default 10000), and
 PEER_BIG_COLD_URL holding PEER_BIG_SIZE cadets (default 100000), all with the Bearer token PEER_TOKEN.
@@ -94,6 +96,8 @@ class Bench:
     procs: list[subprocess.Popen] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="muster-bench-")))
+    db: str = DB_NAME  # a scenario run beside other work (bench/drill.py) names its own database and Redis db
+    redis_url: str = REDIS_URL
 
     # --- processes ---------------------------------------------------------------------------
 
@@ -128,7 +132,7 @@ class Bench:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL",)}
-        env.update({"DATABASE_URL": f"{PG}/{DB_NAME}", "REDIS_URL": REDIS_URL, "MUSTER_ENV": "production",
+        env.update({"DATABASE_URL": f"{PG}/{self.db}", "REDIS_URL": self.redis_url, "MUSTER_ENV": "production",
                     "SECRET_KEY": self.facts.setdefault("secret", secrets.token_urlsafe(32)),
                     "CACHE_KEY_PREFIX": "muster-bench", "FLASK_APP": "app", "PYTHONUNBUFFERED": "1"})
         env.update(extra)
@@ -143,21 +147,21 @@ class Bench:
 
     def recreate_database(self) -> None:
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-        redis.Redis.from_url(REDIS_URL).flushdb()
+            conn.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {self.db}")
+        redis.Redis.from_url(self.redis_url).flushdb()
         self.flask("init-db")
 
     def drop_database(self) -> None:
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        redis.Redis.from_url(REDIS_URL).flushdb()
+            conn.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+        redis.Redis.from_url(self.redis_url).flushdb()
 
     def seed(self, cadets: int) -> float:
         started = time.perf_counter()
         self.flask("seed", "--cadets", str(cadets), "--days", str(DAYS))
         seconds = time.perf_counter() - started
-        with psycopg.connect(f"{PG}/{DB_NAME}", autocommit=True) as conn:
+        with psycopg.connect(f"{PG}/{self.db}", autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         return seconds
 
@@ -253,13 +257,13 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET",
         return 0, {}, b""
 
 
-def sign_in(base: str) -> str:
+def sign_in(base: str, username: str = ADMIN, password: str = PASSWORD) -> str:
     """A session cookie for the HTML pages, through the real login form (with its CSRF token)."""
     status, headers, body = fetch(base + "/login")
     cookie = _cookie(headers)
     token = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body) or re.search(
         rb'value="([^"]+)"[^>]*name="csrf_token"', body)
-    form = {"username": ADMIN, "password": PASSWORD, **({"csrf_token": token.group(1).decode()} if token else {})}
+    form = {"username": username, "password": password, **({"csrf_token": token.group(1).decode()} if token else {})}
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
@@ -641,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per path (median reported)")
     parser.add_argument("--no-write-doc", action="store_true", help="print the report, leave docs/ alone")
     parser.add_argument("--keep-db", action="store_true", help="leave muster_bench in place afterwards")
+    parser.add_argument("--no-drill", action="store_true", help="skip the drill morning (bench/drill.py)")
     args = parser.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(","))
     b = Bench(args)
@@ -656,6 +661,12 @@ def main(argv: list[str] | None = None) -> int:
             run_dataset(b, cadets, token)
         doc = write_doc(b, started, time.perf_counter() - t0)
         print(doc)
+        if not args.no_drill:  # its own database and server, after the lists: adds its section to the doc
+            from bench import drill  # here: bench.drill builds on this module
+
+            b.stop_all()
+            drill_args = ["--no-write-doc"] if args.no_write_doc else []
+            return drill.main(drill_args)
         return 0
     except KeyboardInterrupt:
         print("interrupted; stopping everything", file=sys.stderr)
