@@ -81,15 +81,20 @@ def test_every_data_cache_read_and_write_goes_through_the_flask_caching_backend(
     store = cache.store_for(app)
     assert type(store) is (cache_store.PlainRedisCache if app.config.get("REDIS_URL") else cache_store.PlainSimpleCache)
     used = {(method, key.split(":")[0]) for method, keys in store_calls for key in keys}
-    assert {("get_many", "gen"), ("get_many", "data"), ("set", "data"), ("add", "data"), ("delete", "data"),
-            ("inc", "gen")} <= used
+    assert {("get_many", "gen"), ("get_many", "data"), ("set", "data"), ("add", "data"), ("delete", "data")} <= used
+    if not app.config.get("REDIS_URL"):
+        assert ("inc", "gen") in used
+    else:  # a write's clear bumps its generations with the commit's WAL position in one script (outbox.py)
+        prefix = cache_store.stored_prefix(app.config)
+        assert any(command in ("EVAL", "EVALSHA") and any(k.startswith(prefix + "gen:") for k in keys)
+                   for client_, command, keys in redis_commands if client_ is store._write_client)
     prefix = cache_store.stored_prefix(app.config)
     around = [(command, key) for client_, command, keys in redis_commands for key in keys
               if key.startswith((prefix + "data:", prefix + "gen:")) and client_ is not store._write_client]
     assert around == []
     if app.config.get("REDIS_URL"):  # and Redis saw them, from the backend's client
         commands = {command for client_, command, _ in redis_commands if client_ is store._write_client}
-        assert {"MGET", "SET", "INCRBY", "DEL"} <= commands
+        assert {"MGET", "SET", "DEL"} <= commands and commands & {"EVAL", "EVALSHA"}
 
 
 def test_a_warm_api_request_is_one_round_trip_through_the_backend(app, client, store_calls, redis_commands):
