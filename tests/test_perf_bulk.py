@@ -60,7 +60,7 @@ def test_bulk_attendance_new_and_changed_records(batches, count_queries):
     statements = _compare(count_queries, lambda ids: bulk_attendance(admin, {
         "training_day_id": day_a if len(ids) == SMALL else day_b, "cadet_ids": ids, "status": "present"}),
         small, big, admin)
-    assert len(statements) < 12
+    assert len(statements) <= 12  # with the recorded cache clear (the outbox row in the same transaction)
     # The same batches again with another status: the update path is constant too.
     _compare(count_queries, lambda ids: bulk_attendance(admin, {
         "training_day_id": day_a if len(ids) == SMALL else day_b, "cadet_ids": ids, "status": "late",
