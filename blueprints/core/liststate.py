@@ -217,7 +217,7 @@ class ListState:
 
 
 def _positive(raw: str | None, default: Any, name: str, strict: bool, bad) -> Any:
-    if raw is None or raw == "":
+    if raw is None or (raw == "" and not strict):  # an empty form field on a page; the API documents an integer
         return default
     number = parse_whole(raw, 1, MAX_PAGE)
     if number is not None:
