@@ -34,10 +34,6 @@ def _get(client, path, token, **headers):
     return call(client, "GET", path, token, headers={"Accept-Encoding": "gzip", **headers})
 
 
-def _served_by_fast_path(app) -> bool:
-    return isinstance(app.wsgi_app, FastPath) and app.config["MUSTER_CACHE"]
-
-
 @pytest.mark.parametrize("cache_on", [True, False], ids=["cache-on", "cache-off"])
 @pytest.mark.parametrize("path", CACHED_LISTS)
 def test_if_none_match_values_never_fail_and_match_as_rfc_9110_says(app, client, admin_token, path, cache_on):
