@@ -98,12 +98,13 @@ class Bench:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="muster-bench-")))
     db: str = DB_NAME  # a scenario run beside other work (bench/drill.py) names its own database and Redis db
     redis_url: str = REDIS_URL
+    root: Path = ROOT  # the checkout whose app is served and seeded (bench/ab.py serves two builds)
 
     # --- processes ---------------------------------------------------------------------------
 
     def start(self, cmd: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         proc.log = log  # type: ignore[attr-defined]
         self.procs.append(proc)
@@ -139,7 +140,7 @@ class Bench:
         return env
 
     def flask(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run([FLASK, "--app", "app", *args], cwd=ROOT, env=self.env(), input=stdin,
+        done = subprocess.run([FLASK, "--app", "app", *args], cwd=self.root, env=self.env(), input=stdin,
                               capture_output=True, text=True, timeout=600)
         if done.returncode:
             raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
