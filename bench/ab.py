@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import ROOT, Bench, fetch, record_median, run_path, sign_in
+from bench.harness import ROOT, Bench, fetch, record_median, run_path, sign_in
 
 PATHS = [  # (label, path, kind): kind "api" sends the Bearer token, "page" the session cookie
     ("cadets limit=50", "/api/cadets?limit=50", "api"),

@@ -42,7 +42,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from werkzeug.security import generate_password_hash
 
-from bench.run import PG, ROOT, Bench, fetch, machine, run_path, sign_in
+from bench.harness import PG, ROOT, Bench, fetch, run_path, sign_in
+from bench.results import machine
 
 DB = os.environ.get("DRILL_DB", "muster_drill")
 REDIS = os.environ.get("DRILL_REDIS", "redis://127.0.0.1:6379/13")

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench.run import DB_NAME, PG, Bench, sign_in
+from bench.harness import DB_NAME, PG, Bench, sign_in
 
 SOAK_TAG = "soak"
 
