@@ -27,7 +27,7 @@ from blueprints.core.reads.cadets import (
     list_cadets,
     matching_cadet_ids,
 )
-from blueprints.core.roster import write_xlsx
+from blueprints.core.roster_files import write_xlsx
 from blueprints.core.validation import MAX_BULK
 from blueprints.pages.csv_export import csv_response, csv_rows
 from blueprints.pages.forms import actor, back, checked_ids, form_data, form_page, next_url, plural, safe_next, this_url

@@ -9,7 +9,8 @@ It is named core, and sits under blueprints/, because the design card fixes that
 - auth, lockout, security, idempotency, checkin_codes: who is asking and what they may do;
 - perf/ (recording request and query timings, a side-car) and monitoring/ (what the dashboard and the
   monitoring endpoints read back from it);
-- roster, roster_import, seed, cli, assets: roster files, demo data, commands, static fingerprints.
+- roster, roster_files, roster_import, seed, cli, assets: roster sheets and their file formats (and the
+  .xlsx export), the import, demo data, commands, static fingerprints.
 
 May import: models, grading, and other core modules (reads may not import operations; perf
 may not import monitoring). Never a blueprint view module (blueprints.<area>, blueprints.api,
