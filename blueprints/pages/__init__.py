@@ -10,14 +10,16 @@ from __future__ import annotations
 from flask import Flask
 
 from blueprints.core.clock import unit_time
+from blueprints.pages.forms import plural
 from blueprints.pages.navigation import navigation_context
 from blueprints.pages.tables import csrf_token, grade, number
 
 
 def init_app(app: Flask) -> None:
-    """Template helpers every page uses: the number, grade and unit-time filters, the cache-aware CSRF token,
-    and the navigation links."""
+    """Template helpers every page uses: the number, grade, plural and unit-time filters, the cache-aware CSRF
+    token, and the navigation links."""
     app.jinja_env.filters["num"] = number
+    app.jinja_env.filters["plural"] = plural
     app.jinja_env.filters["grade"] = grade
     app.jinja_env.filters["unit_time"] = unit_time
     app.jinja_env.globals["csrf_token"] = csrf_token

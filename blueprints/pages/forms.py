@@ -17,8 +17,9 @@ def actor() -> Any:
     return current_user._get_current_object()
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """"1 cadet", "1,204 cadets" ("1 query", "3 queries" given the plural): flash messages and templates alike."""
+    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
 
 
 def safe_next(target: str | None, fallback: str) -> str:
