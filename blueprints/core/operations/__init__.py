@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import g, has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -120,12 +122,21 @@ def lock_grade_rows(session: Session, cadet_ids: Iterable[int] | None) -> None:
     session.execute(select(func.count()).select_from(rows.subquery()))
 
 
+def conflict_insert(table: Table | type) -> Insert:
+    """An INSERT that takes ON CONFLICT DO NOTHING / DO UPDATE, in the dialect of the database in use
+    (PostgreSQL's and SQLite's insert() both have it; the core one does not)."""
+    return (postgresql if is_postgres() else sqlite).insert(table)
+
+
 # --- editing one row: find it, see what differs, change it with an audit row of before and after ------------
 
 
-def get_or_404(model: type[Row], row_id: int, what: str) -> Row:
-    """The row with this primary key, or NotFound("No <what> with that id.")."""
-    row = db.session.get(model, row_id)
+def get_or_404(model: type[Row], row_id: int, what: str, *, fresh: bool = False, for_update: bool = False) -> Row:
+    """The row with this primary key, or NotFound("No <what> with that id.").
+
+    fresh: read it again as committed now, not from the session (after waiting on a lock, a concurrent
+    delete may have won); for_update: lock it (SELECT ... FOR UPDATE), which reads it fresh too."""
+    row = db.session.get(model, row_id, populate_existing=fresh or for_update, with_for_update=for_update or None)
     if row is None:
         raise NotFound(f"No {what} with that id.")
     return row

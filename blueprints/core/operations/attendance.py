@@ -7,14 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
 from blueprints.core.clock import unit_today
-from blueprints.core.database import analyzed_after, is_postgres
+from blueprints.core.database import analyzed_after
 from blueprints.core.errors import AppError, NotFound, ValidationError
-from blueprints.core.operations import apply_changes, get_or_404, lock_grade_rows, unit_of_work
+from blueprints.core.operations import apply_changes, conflict_insert, get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.operations.notifications import notify_absent
 from blueprints.core.validation import MAX_BULK, MAX_ID, Field, has_control_chars, parse_id, validate
 from grading import is_held_sql, recompute_grades
@@ -29,10 +28,6 @@ BULK_FIELDS = [
     Field("status", "choice", required=True, choices=ATTENDANCE_STATUSES),
     Field("on_conflict", "choice", choices=("skip", "update")),
 ]
-
-
-def _insert():
-    return (postgresql if is_postgres() else sqlite).insert(AttendanceRecord)
 
 
 def _lock_day(session, day_id: int) -> None:
@@ -140,7 +135,8 @@ def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[in
            for c, s in statuses.items() if c not in existing]
     changed = {c: s for c, s in statuses.items() if c in existing and existing[c] != s and c not in keep_existing}
     if new:
-        session.execute(_insert().on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
+        insert = conflict_insert(AttendanceRecord)
+        session.execute(insert.on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
     updated = 0
     if on_conflict == "update" and changed:
         for status in set(changed.values()):
@@ -246,7 +242,8 @@ def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> N
         raise ValidationError("Nothing to change.", {"body": ["give status and/or remarks"]})
     with unit_of_work(clear_attendance) as session:
         lock_grade_rows(session, [record.cadet_id])
-        record = _reread_record(session, record_id)  # as committed by any writer we waited for
+        # As committed by any writer we waited for: its training day may have been deleted meanwhile.
+        record = get_or_404(AttendanceRecord, record_id, "attendance record", fresh=True)
         newly_absent = values.get("status") == "absent" and record.status != "absent"
         apply_changes(session, actor, "attendance_records", record, values)  # every field sent, even unchanged
         record.version += 1  # an offline sheet that saw the old version reports a conflict, not overwrites
@@ -254,14 +251,6 @@ def update_attendance(actor: User, record_id: int, data: Mapping[str, Any]) -> N
             notify_absent(session, record.training_day_id, [record.cadet_id])
         session.flush()
         recompute_grades(session, [record.cadet_id])
-
-
-def _reread_record(session, record_id: int) -> AttendanceRecord:
-    record = session.scalar(select(AttendanceRecord).where(AttendanceRecord.id == record_id)
-                            .execution_options(populate_existing=True))
-    if record is None:  # its training day was deleted while we waited
-        raise NotFound("No attendance record with that id.")
-    return record
 
 
 def mark_present_by_student_id(actor: User, day_id: int, student_id: str) -> dict[str, Any]:

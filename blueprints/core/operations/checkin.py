@@ -8,14 +8,11 @@ from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
 from blueprints.core.clock import unit_zone
-from blueprints.core.database import is_postgres
-from blueprints.core.errors import NotFound, ValidationError
-from blueprints.core.operations import lock_grade_rows, unit_of_work
+from blueprints.core.errors import ValidationError
+from blueprints.core.operations import conflict_insert, get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.reads.checkin import (
     cadet_to_check_in,
     existing_check_in,
@@ -39,7 +36,7 @@ def _status_at(day: TrainingDay, now: datetime) -> str:
 
 def _insert_once(session, day_id: int, cadet_id: int, status: str, now: datetime) -> int | None:
     """Insert the record unless one exists (a concurrent scan's included); its id, or None."""
-    stmt = ((postgresql if is_postgres() else sqlite).insert(AttendanceRecord)
+    stmt = (conflict_insert(AttendanceRecord)
             .values(training_day_id=day_id, cadet_id=cadet_id, status=status, time_in=now, created_at=now)
             .on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"])
             .returning(AttendanceRecord.id))
@@ -74,18 +71,11 @@ def check_in(actor: User, data: Mapping[str, Any], *, day_id: int | None = None,
             "already_checked_in": record_id is None}
 
 
-def _day_for_update(session, day_id: int) -> TrainingDay:
-    day = session.get(TrainingDay, day_id, with_for_update=True)
-    if day is None:
-        raise NotFound("No training day with that id.")
-    return day
-
-
 def rotate_checkin_code(actor: User, day_id: int) -> None:
     """Give the day a new code; every code shown or printed before stops working."""
     # No cached read shows the nonce or the cut-off, so there is no cache to clear.
     with unit_of_work() as session:
-        day = _day_for_update(session, day_id)
+        day = get_or_404(TrainingDay, day_id, "training day", for_update=True)
         day.checkin_nonce = new_checkin_nonce()
         record_audit(session, actor.id, "training_days", "UPDATE", day_id, {"action": "rotate_checkin_code"})
 
@@ -104,7 +94,7 @@ def set_checkin_cutoff(actor: User, day_id: int, data: Mapping[str, Any]) -> Non
     """Set (or clear) the time after which scans count as late."""
     cutoff = parse_cutoff(data.get("checkin_cutoff"))
     with unit_of_work() as session:
-        day = _day_for_update(session, day_id)
+        day = get_or_404(TrainingDay, day_id, "training day", for_update=True)
         before, day.checkin_cutoff = day.checkin_cutoff, cutoff
         record_audit(session, actor.id, "training_days", "UPDATE", day_id,
                      {"action": "set_checkin_cutoff", "before": before and before.isoformat("minutes"),

@@ -16,14 +16,12 @@ from datetime import date
 
 from flask import Flask, current_app, request
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_training_days
 from blueprints.core.clock import unit_today, unit_today_for
-from blueprints.core.database import is_postgres
-from blueprints.core.operations import lock_grade_rows, unit_of_work
+from blueprints.core.operations import conflict_insert, lock_grade_rows, unit_of_work
 from grading import is_held_sql, recompute_grades
 from models import SystemSetting, TrainingDay, db
 
@@ -36,8 +34,8 @@ _DATABASE_KEY = "muster_held_days_database"  # app.extensions: this app's key in
 
 def _lock_marker(session) -> SystemSetting:
     """The marker row, created if missing and locked, so concurrent refreshes run one at a time."""
-    insert = (postgresql if is_postgres() else sqlite).insert(SystemSetting)
-    session.execute(insert.values(key=MARKER_KEY, value="").on_conflict_do_nothing(index_elements=["key"]))
+    marker = conflict_insert(SystemSetting).values(key=MARKER_KEY, value="")
+    session.execute(marker.on_conflict_do_nothing(index_elements=["key"]))
     return session.scalar(select(SystemSetting).where(SystemSetting.key == MARKER_KEY).with_for_update())
 
 

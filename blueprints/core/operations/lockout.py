@@ -12,12 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Table, case, delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_users
-from blueprints.core.operations import unit_of_work
-from models import SignInFailure, User, db
+from blueprints.core.operations import conflict_insert, unit_of_work
+from models import SignInFailure, User
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -50,8 +49,7 @@ def count_user_attempt(user_id: int, now: datetime) -> int | None:
 
 def count_name_attempt(name_key: str, now: datetime) -> int | None:
     """Count an attempt on a name that matches no account; as count_user_attempt."""
-    insert = (postgresql if db.engine.dialect.name == "postgresql" else sqlite).insert
-    statement = insert(_names).values(name_key=name_key, failed_logins=1, first_failed_at=now)
+    statement = conflict_insert(_names).values(name_key=name_key, failed_logins=1, first_failed_at=now)
     statement = statement.on_conflict_do_update(index_elements=[_names.c.name_key], set_=_counted(_names, now),
                                                 where=_unlocked(_names, now))
     with unit_of_work() as session:

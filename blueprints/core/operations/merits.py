@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_merits
 from blueprints.core.errors import NotFound
@@ -47,7 +45,7 @@ def delete_merit(actor: User, log_id: int) -> None:
     log = get_or_404(MeritDemeritLog, log_id, "merit/demerit entry")
     with unit_of_work(clear_merits) as session:
         lock_grade_rows(session, [log.cadet_id])
-        log = _still_there(session, log_id)
+        log = get_or_404(MeritDemeritLog, log_id, "merit/demerit entry", fresh=True)  # a concurrent delete may have won
         payload = {"cadet_id": log.cadet_id, "type": log.type, "points": log.points, "reason": log.reason}
         session.delete(log)
         session.flush()
@@ -55,12 +53,3 @@ def delete_merit(actor: User, log_id: int) -> None:
         record_audit(session, actor.id, "merit_demerit_logs", "DELETE", log_id, payload)
         notify_cadets(session, [payload["cadet_id"]], "merit",
                       f"A {payload['type']} of {payload['points']} points was removed: {payload['reason']}", "/me")
-
-
-def _still_there(session, log_id: int) -> MeritDemeritLog:
-    """The log re-read after the lock: a concurrent delete of the same entry may have won."""
-    log = session.scalar(select(MeritDemeritLog).where(MeritDemeritLog.id == log_id)
-                         .execution_options(populate_existing=True))
-    if log is None:
-        raise NotFound("No merit/demerit entry with that id.")
-    return log
