@@ -5,7 +5,7 @@ May import: blueprints.core, blueprints.pages, models, grading; never the API or
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -30,7 +30,18 @@ from blueprints.core.reads.cadets import (
 from blueprints.core.roster_files import write_xlsx
 from blueprints.core.validation import MAX_BULK
 from blueprints.pages.csv_export import csv_response, csv_rows
-from blueprints.pages.forms import actor, back, checked_ids, form_data, form_page, next_url, plural, safe_next, this_url
+from blueprints.pages.forms import (
+    actor,
+    back,
+    checked_ids,
+    form_data,
+    form_page,
+    next_url,
+    plural,
+    safe_next,
+    this_url,
+    with_query,
+)
 from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
 from models import ADMIN, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, STAFF
@@ -185,10 +196,10 @@ def bulk() -> ResponseReturnValue:
 
 def _without_archived_filter(list_url: str) -> str:
     """The list the restored cadets now belong to: the same filters without "archived only" (and page 1)."""
-    parts = urlsplit(list_url)
-    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-              if k != "page" and not (k == "archived" and v in ("archived", "true"))]
-    return parts.path + ("?" + urlencode(params) if params else "")
+    def keep(name: str, value: str) -> bool:
+        return name != "page" and not (name == "archived" and value in ("archived", "true"))
+
+    return with_query(list_url, keep)
 
 
 def _matching_ids() -> list[int]:

@@ -14,7 +14,7 @@ from blueprints.core.errors import ValidationError
 from blueprints.core.operations.checkin import check_in, rotate_checkin_code, set_checkin_cutoff
 from blueprints.core.reads.checkin import CheckInRefused, check_in_page, get_checkin_code
 from blueprints.core.reads.training import get_training_day
-from blueprints.pages.forms import actor, back, form_data
+from blueprints.pages.forms import actor, back, form_data, form_page
 from models import CADET, STAFF, utcnow
 
 bp = Blueprint("checkin", __name__)
@@ -72,6 +72,4 @@ def cutoff(day_id: int) -> ResponseReturnValue:
 
 
 def _qr_page(day_id: int, error: ValidationError | None = None) -> ResponseReturnValue:
-    values = request.form.to_dict() if error else {}
-    return render_template("training/qr.html", day=get_training_day(day_id), code=get_checkin_code(day_id),
-                           errors=error.details if error else {}, values=values), error.status if error else 200
+    return form_page("training/qr.html", error, day=get_training_day(day_id), code=get_checkin_code(day_id))

@@ -149,6 +149,13 @@ def has_control_chars(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def lenient_text(raw: str | None, max_len: int = 100) -> str:
+    """A lenient page filter's free text (print sheets, the attendance sheet): stripped, cut to max_len,
+    and "" when it holds control characters (a NUL would reach PostgreSQL)."""
+    value = (raw or "").strip()[:max_len]
+    return "" if has_control_chars(value) else value
+
+
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Response, flash, redirect, render_template, request
 from flask_login import current_user
 
 from blueprints.core.errors import AppError
-from blueprints.core.validation import has_control_chars, parse_id
+from blueprints.core.validation import has_control_chars, lenient_text, parse_id
 
 
 def actor() -> Any:
@@ -48,6 +49,15 @@ def back(fallback: str, message: str | None = None, category: str = "success") -
     return redirect(next_url(fallback), 303)
 
 
+def with_query(url: str, keep: Callable[[str, str], bool] = lambda name, value: True, **changes: str) -> str:
+    """A same-site URL with the query parameters `keep` refuses dropped and `changes` set (replacing any
+    earlier value): where a redirect returns to a list or sheet with its filters adjusted."""
+    parts = urlsplit(url)
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in changes and keep(k, v)]
+    params += changes.items()
+    return parts.path + ("?" + urlencode(params) if params else "")
+
+
 def form_page(template: str, error: AppError | None = None, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render a form page; with an error, its field messages go beside the fields, values kept."""
     if error is not None:
@@ -67,8 +77,7 @@ def checked_ids(name: str = "ids") -> list[int]:
 
 def text_arg(name: str, max_len: int = 100) -> str | None:
     """A free-text query parameter for a lenient page filter: None when empty or holding control characters."""
-    value = request.args.get(name, "").strip()[:max_len]
-    return value if value and not has_control_chars(value) else None
+    return lenient_text(request.args.get(name), max_len) or None
 
 
 def form_data(*names: str, checkboxes: tuple[str, ...] = ()) -> dict[str, Any]:

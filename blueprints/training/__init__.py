@@ -18,9 +18,9 @@ from blueprints.core.reads.attendance import ATTENDANCE_SPEC, attendance_sheet, 
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.checkin import get_checkin_code
 from blueprints.core.reads.training import TRAINING_DAY_SPEC, get_training_day, list_training_days
-from blueprints.pages.forms import actor, back, form_data, form_page, next_url, plural
+from blueprints.pages.forms import actor, back, form_data, form_page, next_url, plural, with_query
 from blueprints.pages.tables import list_state, table_page
-from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice, with_param
+from blueprints.training.sheet import EVERY_COMPANY, SheetChoice, remember_choice, remembered_choice
 from models import ADMIN, ATTENDANCE_STATUSES, STAFF
 
 bp = Blueprint("training", __name__, url_prefix="/training-days")
@@ -113,7 +113,7 @@ def quick_entry(day_id: int) -> ResponseReturnValue:
     if _wants_json():
         return {"data": result}
     flash(result["message"], "success" if result["created"] else "info")
-    return redirect(with_param(back_to, "quick", "1"), 303)  # quick=1: the input is focused for the next id
+    return redirect(with_query(back_to, quick="1"), 303)  # quick=1: the input is focused for the next id
 
 
 @bp.route("/<id:day_id>/sheet/sync", methods=["GET", "POST"])

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import session
 from flask_login import current_user
 
-from blueprints.core.validation import has_control_chars
+from blueprints.core.validation import lenient_text
 
 SESSION_KEY = "sheet_choice"
 EVERY_COMPANY = "all"
@@ -27,11 +27,8 @@ class SheetChoice:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> SheetChoice:
-        def clean(key: str) -> str:
-            value = (args.get(key) or "").strip()[:100]
-            return "" if has_control_chars(value) else value  # a NUL would reach PostgreSQL
-
-        return cls(clean("company") or None, clean("platoon") or None, clean("search"))
+        return cls(lenient_text(args.get("company")) or None, lenient_text(args.get("platoon")) or None,
+                   lenient_text(args.get("search")))
 
     @classmethod
     def from_url(cls, url: str) -> SheetChoice:
@@ -85,9 +82,3 @@ def remembered_choice() -> SheetChoice | None:
     choice = SheetChoice.from_args({k: str(v) for k, v in saved.items() if k in ("company", "platoon")})
     return choice if choice.is_made else None
 
-
-def with_param(url: str, name: str, value: str) -> str:
-    """The same-site URL with one query parameter set (replacing any earlier value)."""
-    parts = urlsplit(url)
-    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
-    return parts.path + "?" + urlencode([*params, (name, value)])
