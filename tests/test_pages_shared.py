@@ -1,4 +1,4 @@
-"""Page helpers: list-state parsing from the URL (clamping, allow-lists, malformed values), the pager
+"""What the pages share (blueprints/pages: tables.py, forms.py, csv_export.py): list-state parsing from the URL (clamping, allow-lists, malformed values), the pager
 window, "Showing" text, safe redirects and CSV cells."""
 
 from __future__ import annotations
