@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import date, timedelta
 
+from flask import g
 from sqlalchemy import select
 
 from blueprints.core.operations.cadets import create_cadet, import_cadets
@@ -58,3 +60,15 @@ def make_token(user: User) -> str:
 
 def login(client, user: User, password: str = PASSWORD):
     return client.post("/login", data={"username": user.username, "password": password})
+
+
+def row_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr data-id="(\d+)"', html)]
+
+
+def signed_in(client, role: str = "admin", **extra):
+    """A client signed in as a new user. Forgets the previous request's user (tests share one app context)."""
+    g.pop("_login_user", None)
+    user = make_user(role, **extra)
+    login(client, user)
+    return user

@@ -15,8 +15,7 @@ from blueprints.core.operations.grades import bulk_update_grades
 from blueprints.core.operations.training import update_training_day
 from blueprints.core.operations.users import update_user
 from models import AttendanceRecord, AuditLog, Cadet, TrainingDay, db
-from tests.factories import make_cadet, make_cadets, make_training_day, make_user
-from tests.test_pages_common import row_ids, signed_in
+from tests.factories import make_cadet, make_cadets, make_training_day, make_user, row_ids, signed_in
 
 
 def _summaries(html: str) -> list[str]:

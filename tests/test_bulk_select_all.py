@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from blueprints.core.operations.cadets import archive_cadets
 from models import AuditLog, Cadet, db
-from tests.factories import make_cadet, make_cadets
-from tests.test_pages_common import signed_in
+from tests.factories import make_cadet, make_cadets, signed_in
 
 
 def _archived() -> int:

@@ -11,9 +11,8 @@ import pytest
 from blueprints.core.operations.attendance import mark_attendance
 from blueprints.core.operations.grades import update_grade
 from grading import EPSILON, TRANSMUTATION, display_grade, transmute
-from tests.factories import make_cadet, make_token, make_training_day, make_user
+from tests.factories import make_cadet, make_token, make_training_day, make_user, signed_in
 from tests.test_api_support import body_of, call
-from tests.test_pages_common import signed_in
 
 EDGES = [threshold for threshold, _ in TRANSMUTATION]
 

@@ -10,8 +10,7 @@ from sqlalchemy import select
 
 from blueprints.core.auth import authenticate
 from models import ApiToken, AuditLog, User, db
-from tests.factories import PASSWORD, make_cadet, make_user
-from tests.test_pages_common import row_ids, signed_in
+from tests.factories import PASSWORD, make_cadet, make_user, row_ids, signed_in
 
 
 def test_create_user_validation_errors_beside_fields(client):

@@ -12,8 +12,7 @@ from blueprints.core.operations.attendance import mark_attendance
 from blueprints.core.operations.cadets import archive_cadets
 from blueprints.core.operations.grades import update_grade
 from models import Cadet, Grade, MeritDemeritLog, User, db
-from tests.factories import make_cadet, make_training_day
-from tests.test_pages_common import row_ids, signed_in
+from tests.factories import make_cadet, make_training_day, row_ids, signed_in
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
-"""What the pages share (blueprints/pages: tables.py, forms.py, csv_export.py): list-state parsing from the URL (clamping, allow-lists, malformed values), the pager
-window, "Showing" text, safe redirects and CSV cells."""
+"""What the pages share (blueprints/pages: tables.py, forms.py, csv_export.py): list-state parsing from
+the URL (clamping, allow-lists, malformed values), the pager window, "Showing" text, safe redirects and
+CSV cells."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from flask import g
 
 from blueprints.core.liststate import ListState
 from blueprints.core.operations.users import update_preferences
@@ -15,19 +13,7 @@ from blueprints.core.reads.audit import AUDIT_SPEC
 from blueprints.pages.csv_export import csv_cell
 from blueprints.pages.forms import safe_next
 from blueprints.pages.tables import TablePage, pager_window
-from tests.factories import login, make_cadets, make_user
-
-
-def row_ids(html: str) -> list[int]:
-    return [int(i) for i in re.findall(r'<tr data-id="(\d+)"', html)]
-
-
-def signed_in(client, role: str = "admin", **extra):
-    """A client signed in as a new user. Forgets the previous request's user (tests share one app context)."""
-    g.pop("_login_user", None)
-    user = make_user(role, **extra)
-    login(client, user)
-    return user
+from tests.factories import make_cadets, row_ids, signed_in
 
 
 @pytest.mark.parametrize(("current", "last", "expected"), [

@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from blueprints.core.operations.cadets import archive_cadets
 from models import AttendanceRecord, Grade, TrainingDay, User, db
-from tests.factories import make_cadet, make_training_day
-from tests.test_pages_common import row_ids, signed_in
+from tests.factories import make_cadet, make_training_day, row_ids, signed_in
 
 
 @pytest.fixture

@@ -20,11 +20,10 @@ from blueprints.core.operations.cadets import archive_cadets, import_cadets
 from blueprints.core.roster import field_for, read_roster
 from models import AuditLog, Cadet, Grade, User, db
 from tests.conftest import is_postgres
-from tests.factories import make_cadet, make_user
+from tests.factories import make_cadet, make_user, signed_in
 from tests.test_browser import _sign_in, page, server  # noqa: F401  (fixtures of the live-server browser test)
 from tests.test_concurrency import run_together
 from tests.test_operations import fail_on
-from tests.test_pages_common import signed_in
 
 HEADINGS = ["Student No.", "Last Name", "First Name", "Middle Name", "Company", "Platoon", "Year Level",
             "E-mail", "Contact #"]

@@ -11,9 +11,8 @@ from sqlalchemy import text
 from blueprints.core.operations.attendance import mark_attendance
 from models import db
 from tests.conftest import is_postgres
-from tests.factories import make_cadet, make_training_day, make_user
+from tests.factories import make_cadet, make_training_day, make_user, row_ids, signed_in
 from tests.test_api_support import body_of, call, tokens
-from tests.test_pages_common import row_ids, signed_in
 
 FINDS_LIZA = ["Liza Castro", "castro liza", "Castro, Liza", "Castro, Liza R.", "  CASTRO ,, liza ", "2026-00777 liza",
               "castro 00777", "Liza Reyes Castro"]

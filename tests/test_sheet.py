@@ -15,8 +15,7 @@ from blueprints.core.operations.attendance import save_sheet
 from blueprints.core.operations.cadets import archive_cadets
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from models import AttendanceRecord, AuditLog, Cadet, TrainingDay, User, db
-from tests.factories import login, make_cadet, make_training_day
-from tests.test_pages_common import signed_in
+from tests.factories import login, make_cadet, make_training_day, signed_in
 
 
 @pytest.fixture

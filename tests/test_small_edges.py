@@ -6,8 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from models import User, db
-from tests.factories import make_cadet
-from tests.test_pages_common import signed_in
+from tests.factories import make_cadet, signed_in
 
 
 def test_staff_home_does_not_promise_bulk_archive(client):
