@@ -149,8 +149,11 @@ def full_name(c: dict[str, Any]) -> str:
     return f"{c['last_name']}, {c['first_name']}{middle}{suffix}"
 
 
+_CADETS_WITH_GRADES = select_cadets_with_grades()  # selects are immutable: built once, not per request
+
+
 def _with_default_archived(state: ListState, stmt=None):
-    stmt = select_cadets_with_grades() if stmt is None else stmt
+    stmt = _CADETS_WITH_GRADES if stmt is None else stmt
     if "archived" not in state.filter_dict:
         stmt = stmt.where(Cadet.is_archived.is_(False))
     return stmt
@@ -200,7 +203,8 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
 
     def build() -> dict[str, Any]:
         return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
-                          id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows)
+                          id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows,
+                          compiled_as="cadets:list")
 
     return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), build)
 
