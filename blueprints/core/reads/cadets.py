@@ -14,7 +14,7 @@ from blueprints.core.clock import unit_today
 from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
-from blueprints.core.reads import apply_filters, fetch_page, order_clauses
+from blueprints.core.reads import apply_filters, compiled, fetch_page, order_clauses
 from grading import badge, is_held_sql
 from models import (
     CADET_STATUSES,
@@ -271,19 +271,21 @@ def merit_history(cadet_id: int) -> list[dict[str, Any]]:
 
 
 _MENU_COLUMNS = ("company", "platoon", "course", "year_level")
-
-
-def distinct_values() -> dict[str, list]:
-    """Distinct non-null values of each indexed menu column of cadets, in one statement, by skipping
-    through each column's index (a "loose index scan"): one probe per distinct value, not per row."""
-    parts = [f"""SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM (
+# Distinct non-null values of each indexed menu column of cadets, in one statement, by skipping
+# through each column's index (a "loose index scan"): one probe per distinct value, not per row.
+_MENU_PARTS = [f"""SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM (
         WITH RECURSIVE v(x, n) AS (
             SELECT MIN({column}), 1 FROM cadets
             UNION ALL
             SELECT (SELECT MIN({column}) FROM cadets WHERE {column} > v.x), v.n + 1 FROM v WHERE v.x IS NOT NULL
         ) SELECT x, n FROM v WHERE x IS NOT NULL) AS {column}_values""" for column in _MENU_COLUMNS]
+_MENU_SQL = " UNION ALL ".join(_MENU_PARTS) + " ORDER BY name, n"
+
+
+def distinct_values() -> dict[str, list]:
+    """Distinct non-null values of each menu column (company, platoon, course, year level)."""
     out: dict[str, list] = {column: [] for column in _MENU_COLUMNS}
-    for column, value, _ in db.session.execute(text(" UNION ALL ".join(parts) + " ORDER BY name, n")):
+    for column, value, _ in compiled.run("cadets:menus", lambda: text(_MENU_SQL))[1]:
         out[column].append(int(value) if column == "year_level" else value)
     return out
 

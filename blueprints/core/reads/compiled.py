@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, TextClause
 
 from blueprints.core.database import is_postgres
 from models import db
@@ -26,7 +26,7 @@ MAX_ENTRIES = 512  # list states kept per process; the least recently used one g
 
 @dataclass(frozen=True)
 class Compiled:
-    query: Select  # kept for the session's get_bind: a read replica is chosen by the statement
+    query: Select | TextClause  # kept for the session's get_bind: a read replica is chosen by the statement
     sql: str
     params: dict[str, Any]
 
@@ -35,8 +35,8 @@ _entries: OrderedDict[Hashable, Compiled | None] = OrderedDict()  # None: compil
 _lock = threading.Lock()
 
 
-def run(key: Hashable | None, build: Callable[[], Select]) -> tuple[list[str], list]:
-    """The column names and rows of build()'s select, compiled once per key (None: never kept)."""
+def run(key: Hashable | None, build: Callable[[], Select | TextClause]) -> tuple[list[str], list]:
+    """The column names and rows of build()'s statement, compiled once per key (None: never kept)."""
     if key is None or not is_postgres():
         return _run_select(build())
     with _lock:
@@ -58,12 +58,12 @@ def run(key: Hashable | None, build: Callable[[], Select]) -> tuple[list[str], l
 _MISSING = object()
 
 
-def _run_select(query: Select) -> tuple[list[str], list]:
+def _run_select(query: Select | TextClause) -> tuple[list[str], list]:
     result = db.session.execute(query)
     return list(result.keys()), result.all()
 
 
-def _compile(query: Select) -> Compiled | None:
+def _compile(query: Select | TextClause) -> Compiled | None:
     """The SQL and the driver's parameters, as SQLAlchemy's execution would send them; None when the
     statement is rendered per execution (expanding IN lists, literal-execute binds)."""
     compiled = query.compile(dialect=db.engine.dialect)
