@@ -200,13 +200,15 @@ def _id_base(state: ListState):
 
 def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
     """One page of cadets with grade summaries; cached until cadets or grades change."""
+    return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), lambda: fetch_cadets(state, clamp_page))
 
-    def build() -> dict[str, Any]:
-        return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
-                          id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows,
-                          compiled_as="cadets:list")
 
-    return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), build)
+def fetch_cadets(state: ListState, clamp_page: bool, compiled_as: str | None = "cadets:list") -> dict[str, Any]:
+    """list_cadets on a cache miss. Its statements depend on the list state alone, so they are kept
+    compiled per state (reads/compiled.py); compiled_as=None builds them afresh (tests compare)."""
+    return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
+                      id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows,
+                      compiled_as=compiled_as)
 
 
 def matching_cadet_ids(state: ListState, limit: int) -> list[int]:
