@@ -118,17 +118,22 @@ class ListState:
 
     def params(self, size_param: str = "per_page", **changes: Any) -> dict[str, str]:
         """URL parameters of this state with some changed, sorted so equal views share a URL."""
-        state = replace(self, **changes) if changes else self
-        out: dict[str, str] = {k: _fmt(v) for k, v in state.filters}
-        if state.search:
-            out["search"] = state.search
-        if state.sort != self.spec.default_sort or state.desc != self.spec.default_desc:
-            out["sort"] = state.sort_param
-        if state.page != 1:
-            out["page"] = str(state.page)
-        out[size_param] = str(state.per_page)
+        # The changed fields are read from `changes` directly, not through dataclasses.replace: a
+        # table page builds twenty-odd links (sort headers, sizes, pager), each with a change.
+        def get(name: str) -> Any:
+            return changes[name] if name in changes else getattr(self, name)
+
+        out: dict[str, str] = {k: _fmt(v) for k, v in get("filters")}
+        if search := get("search"):
+            out["search"] = search
+        sort, desc = get("sort"), get("desc")
+        if sort != self.spec.default_sort or desc != self.spec.default_desc:
+            out["sort"] = ("-" if desc else "") + sort
+        if (page := get("page")) != 1:
+            out["page"] = str(page)
+        out[size_param] = str(get("per_page"))
         if changes.get("cursor"):  # only when asked: a cursor holds for this sort and filters alone
-            out["before" if state.backward else "after"] = state.cursor
+            out["before" if get("backward") else "after"] = changes["cursor"]
         return dict(sorted(out.items()))
 
     def query_string(self, **changes: Any) -> str:

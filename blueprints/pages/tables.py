@@ -182,13 +182,13 @@ class TablePage:
             last = self.page + 1 if self.has_next else self.page  # the end is unknown: "next" goes on
         return [(n, self.url(page=n) if n else None) for n in pager_window(self.page, last)]
 
-    @property
+    @cached_property  # the pager asks twice (whether to link, then where); each signs a cursor
     def previous_url(self) -> str | None:
         if self.page <= 1:
             return None
         return self.url(page=self.page - 1, **self._cursor(self.rows[0] if self.rows else None, backward=True))
 
-    @property
+    @cached_property
     def next_url(self) -> str | None:
         if not self.has_next:
             return None

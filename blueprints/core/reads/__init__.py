@@ -12,7 +12,7 @@ validation, clock, checkin_codes). Never operations/ (reads do not write), never
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import ScalarSelect, Select, false, func, select, text
 from blueprints.core import keyset
 from blueprints.core.database import is_postgres
 from blueprints.core.liststate import ListState
+from blueprints.core.reads import compiled
 from models import db
 
 ESTIMATE_CAP = 10_000
@@ -78,7 +79,8 @@ def _estimate(stmt: Select, table: str, filtered: bool) -> tuple[int, bool]:
 def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: bool = False,
                count_base: Select | None = None, id_base: Select | None = None,
                kept_total: ScalarSelect | None = None,
-               shape: Callable[[list[str], list[tuple]], list] = None) -> dict[str, Any]:
+               shape: Callable[[list[str], list[tuple]], list] = None,
+               compiled_as: Hashable | None = None) -> dict[str, Any]:
     """Run a filtered select for one page: {"data", "page", "limit", "total", ...} of plain dicts.
 
     clamp_page: a page past the end becomes the last page (HTML tables); the API keeps it and
@@ -93,6 +95,8 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     page costs one round trip; only an empty page needs a second statement to learn the total.
     shape: turns the column names and the rows (plain tuples) into the page's items; by default one
     dict per row. A list with nested items passes its own, so no row goes through an interim dict.
+    compiled_as: the caller's promise that its statements depend on the list state and this key
+    alone (the list's name, say); the page's statement is then compiled once per state (compiled.py).
     """
     stmt = apply_filters(stmt, state)
     total_sql = None
@@ -104,7 +108,7 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
         total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
     if state.cursor and state.cursor.startswith("id:"):
         state = _anchored(stmt, state)
-    keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base)
+    keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base, compiled_as)
     cursors = None
     if state.cursor is not None:
         keys, rows, cursors = _cursors(state, keys, rows)
@@ -114,7 +118,7 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     walking = state.after is not None or state.cursor is not None
     if clamp_page and total and state.offset >= total and not estimated and not walking:
         page = (total - 1) // state.per_page + 1
-        keys, rows = _page_rows(stmt, state, page, total_sql, id_base)
+        keys, rows = _page_rows(stmt, state, page, total_sql, id_base, compiled_as)
     if total_sql is not None:
         keys, rows = keys[:-1], [row[:-1] for row in rows]
     data = (shape or _dicts)(keys, rows)
@@ -140,23 +144,26 @@ _TOTAL = "_total_rows"
 
 
 def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelect | None,
-               id_base: Select | None) -> tuple[list[str], list[tuple]]:
+               id_base: Select | None, compiled_as: Hashable | None = None) -> tuple[list[str], list[tuple]]:
     """The column names and the page's rows (the total last in each when `total_sql` is given), in list order."""
-    if total_sql is not None:
-        stmt = stmt.add_columns(total_sql.label(_TOTAL))
-    if state.after is not None:
-        query = stmt.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
-    elif state.cursor is not None:
-        query = _seek_page(stmt, state, id_base)
-    elif id_base is not None:
-        keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
-                .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
-        query = stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
-    else:
-        query = stmt.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
-    result = db.session.execute(query)
-    rows = result.all()
-    return list(result.keys()), rows[::-1] if state.backward else rows
+
+    def build() -> Select:
+        query = stmt if total_sql is None else stmt.add_columns(total_sql.label(_TOTAL))
+        if state.after is not None:
+            return query.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
+        if state.cursor is not None:
+            return _seek_page(query, state, id_base)
+        if id_base is not None:
+            keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
+                    .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
+            return query.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
+        return query.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
+
+    # The seek values (from the cursor, or from the anchor row the database gave) are part of the SQL.
+    key = None if compiled_as is None else (compiled_as, state.spec.name, state.cache_args(), state.search, state.seek,
+                                             page)
+    keys, rows = compiled.run(key, build)
+    return keys, rows[::-1] if state.backward else rows
 
 
 _SEEK = "_seek_"

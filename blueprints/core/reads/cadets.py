@@ -14,7 +14,7 @@ from blueprints.core.clock import unit_today
 from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
-from blueprints.core.reads import apply_filters, fetch_page, order_clauses
+from blueprints.core.reads import apply_filters, compiled, fetch_page, order_clauses
 from grading import badge, is_held_sql
 from models import (
     CADET_STATUSES,
@@ -149,8 +149,11 @@ def full_name(c: dict[str, Any]) -> str:
     return f"{c['last_name']}, {c['first_name']}{middle}{suffix}"
 
 
+_CADETS_WITH_GRADES = select_cadets_with_grades()  # selects are immutable: built once, not per request
+
+
 def _with_default_archived(state: ListState, stmt=None):
-    stmt = select_cadets_with_grades() if stmt is None else stmt
+    stmt = _CADETS_WITH_GRADES if stmt is None else stmt
     if "archived" not in state.filter_dict:
         stmt = stmt.where(Cadet.is_archived.is_(False))
     return stmt
@@ -197,12 +200,15 @@ def _id_base(state: ListState):
 
 def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
     """One page of cadets with grade summaries; cached until cadets or grades change."""
+    return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), lambda: fetch_cadets(state, clamp_page))
 
-    def build() -> dict[str, Any]:
-        return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
-                          id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows)
 
-    return _LIST_READS[state.spec.name].get((state.cache_args(), clamp_page), build)
+def fetch_cadets(state: ListState, clamp_page: bool, compiled_as: str | None = "cadets:list") -> dict[str, Any]:
+    """list_cadets on a cache miss. Its statements depend on the list state alone, so they are kept
+    compiled per state (reads/compiled.py); compiled_as=None builds them afresh (tests compare)."""
+    return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
+                      id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows,
+                      compiled_as=compiled_as)
 
 
 def matching_cadet_ids(state: ListState, limit: int) -> list[int]:
@@ -267,19 +273,21 @@ def merit_history(cadet_id: int) -> list[dict[str, Any]]:
 
 
 _MENU_COLUMNS = ("company", "platoon", "course", "year_level")
-
-
-def distinct_values() -> dict[str, list]:
-    """Distinct non-null values of each indexed menu column of cadets, in one statement, by skipping
-    through each column's index (a "loose index scan"): one probe per distinct value, not per row."""
-    parts = [f"""SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM (
+# Distinct non-null values of each indexed menu column of cadets, in one statement, by skipping
+# through each column's index (a "loose index scan"): one probe per distinct value, not per row.
+_MENU_PARTS = [f"""SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM (
         WITH RECURSIVE v(x, n) AS (
             SELECT MIN({column}), 1 FROM cadets
             UNION ALL
             SELECT (SELECT MIN({column}) FROM cadets WHERE {column} > v.x), v.n + 1 FROM v WHERE v.x IS NOT NULL
         ) SELECT x, n FROM v WHERE x IS NOT NULL) AS {column}_values""" for column in _MENU_COLUMNS]
+_MENU_SQL = " UNION ALL ".join(_MENU_PARTS) + " ORDER BY name, n"
+
+
+def distinct_values() -> dict[str, list]:
+    """Distinct non-null values of each menu column (company, platoon, course, year level)."""
     out: dict[str, list] = {column: [] for column in _MENU_COLUMNS}
-    for column, value, _ in db.session.execute(text(" UNION ALL ".join(parts) + " ORDER BY name, n")):
+    for column, value, _ in compiled.run("cadets:menus", lambda: text(_MENU_SQL))[1]:
         out[column].append(int(value) if column == "year_level" else value)
     return out
 
