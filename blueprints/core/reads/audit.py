@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from blueprints.core.clock import unit_zone
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
+from blueprints.core.reads.distinct import loose_distinct
 from models import AUDIT_OPERATIONS, AuditLog, TrainingDay, User, db, select_audit_logs
 
 
@@ -118,15 +119,8 @@ def list_audit_described(state: ListState, *, clamp_page: bool = False) -> dict[
 
 
 def _distinct(column: str) -> list:
-    """Distinct values of an indexed audit_logs column by skipping through its index (a loose index
-    scan): one probe per value, however long the log grows."""
-    sql = text(f"""
-        WITH RECURSIVE v(x) AS (
-            SELECT MIN({column}) FROM audit_logs
-            UNION ALL
-            SELECT (SELECT MIN({column}) FROM audit_logs WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL
-        ) SELECT x FROM v WHERE x IS NOT NULL""")
-    return list(db.session.scalars(sql))
+    """Distinct values of an indexed audit_logs column: one index probe per value, however long the log grows."""
+    return list(db.session.scalars(text(f"SELECT x FROM ({loose_distinct('audit_logs', column)}) AS d ORDER BY n")))
 
 
 def audit_filter_options() -> dict[str, list]:

@@ -15,6 +15,7 @@ from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import apply_filters, compiled, fetch_page, order_clauses
+from blueprints.core.reads.distinct import loose_distinct
 from grading import badge, is_held_sql
 from models import (
     CADET_STATUSES,
@@ -273,14 +274,10 @@ def merit_history(cadet_id: int) -> list[dict[str, Any]]:
 
 
 _MENU_COLUMNS = ("company", "platoon", "course", "year_level")
-# Distinct non-null values of each indexed menu column of cadets, in one statement, by skipping
-# through each column's index (a "loose index scan"): one probe per distinct value, not per row.
-_MENU_PARTS = [f"""SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM (
-        WITH RECURSIVE v(x, n) AS (
-            SELECT MIN({column}), 1 FROM cadets
-            UNION ALL
-            SELECT (SELECT MIN({column}) FROM cadets WHERE {column} > v.x), v.n + 1 FROM v WHERE v.x IS NOT NULL
-        ) SELECT x, n FROM v WHERE x IS NOT NULL) AS {column}_values""" for column in _MENU_COLUMNS]
+# Distinct non-null values of each indexed menu column of cadets, in one statement: one index probe
+# per distinct value, not per row (reads/distinct.py).
+_MENU_PARTS = [f"SELECT '{column}' AS name, CAST(x AS TEXT) AS value, n FROM ({loose_distinct('cadets', column)}) "
+               f"AS {column}_values" for column in _MENU_COLUMNS]
 _MENU_SQL = " UNION ALL ".join(_MENU_PARTS) + " ORDER BY name, n"
 
 
