@@ -31,6 +31,7 @@ from blueprints.core.roster import write_xlsx
 from blueprints.core.validation import MAX_BULK
 from blueprints.pages.csv_export import csv_response, csv_rows
 from blueprints.pages.forms import actor, back, checked_ids, form_data, form_page, next_url, plural, safe_next, this_url
+from blueprints.pages.page_cache import cached_page
 from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
 from models import ADMIN, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, STAFF
@@ -58,6 +59,7 @@ CSV_COLUMNS = [
 
 @bp.route("/")
 @page_route(*STAFF)
+@cached_page(CADETS_LIST)  # served warm before Flask: pages/fastpath.py
 def index() -> str:
     state = list_state(CADET_SPEC)
     return render_table("cadets/_table.html", "Cadets", CADETS_LIST, state, lambda: {
