@@ -25,9 +25,10 @@ from blueprints.core.fastpath import FAST_TIMING
 from blueprints.core.operations import held_days
 from blueprints.pages.fastpath import PageFastPath
 from blueprints.pages.session_check import login_identifier
+from tests.conftest import count_handed_on
 from tests.factories import PASSWORD, make_cadets, make_token, make_user
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the fast path is installed only with Redis")
+redis_only = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the fast path is installed only with Redis")
 
 GZIP = {"Accept-Encoding": "gzip"}
 PAGES = ["/cadets/?per_page=50", "/grades/?per_page=50", "/cadets/?sort=-name&search=l&company=Alpha",
@@ -66,16 +67,7 @@ def _page_fast_path(app) -> PageFastPath:
 @pytest.fixture
 def reached_flask(app, monkeypatch):
     """The paths of the requests the page fast path handed on to Flask."""
-    fast = _page_fast_path(app)
-    calls: list[str] = []
-    handed_on = fast.next
-
-    def counting(environ, start_response):
-        calls.append(environ["PATH_INFO"])
-        return handed_on(environ, start_response)
-
-    monkeypatch.setattr(fast, "next", counting)
-    return calls
+    return count_handed_on(_page_fast_path(app), monkeypatch)
 
 
 @pytest.fixture
@@ -94,6 +86,7 @@ def staff(app, client):
     return user
 
 
+@redis_only
 @pytest.mark.parametrize("path", PAGES)
 def test_a_warm_page_skips_flask_and_answers_the_same_page_and_headers(client, staff, reached_flask, frozen_tokens,
                                                                      path):
@@ -111,6 +104,7 @@ def test_a_warm_page_skips_flask_and_answers_the_same_page_and_headers(client, s
     assert not _fast(again) and _page(again) == _page(served)
 
 
+@redis_only
 def test_each_user_sees_only_their_own_name_token_and_nav(app):
     make_cadets(5)
     people = {role: (make_user(role, f"pf-{role}"), app.test_client()) for role in ("admin", "training_staff")}
@@ -132,6 +126,7 @@ def test_each_user_sees_only_their_own_name_token_and_nav(app):
             assert ('href="/admin/users"' in page) == (role == "admin")
 
 
+@redis_only
 def test_requests_it_cannot_answer_reach_flask(app, client, staff, reached_flask, monkeypatch):
     path = "/cadets/?per_page=50"
     _get(client, path)
@@ -184,6 +179,7 @@ def test_requests_it_cannot_answer_reach_flask(app, client, staff, reached_flask
     assert _get(client, path).status_code == 200 and reached_flask == ["/cadets/"]
 
 
+@redis_only
 def test_an_expired_cookie_and_a_refused_role_reach_flask(app, client, staff, reached_flask, monkeypatch):
     path = "/grades/"
     _get(client, path)
@@ -200,6 +196,7 @@ def test_an_expired_cookie_and_a_refused_role_reach_flask(app, client, staff, re
         assert _get(cadet_client, path).status_code == 403
 
 
+@redis_only
 def test_a_flash_is_shown_by_flask_then_the_page_is_fast_again(client, staff, reached_flask):
     path = "/cadets/?per_page=50"
     _get(client, path)
@@ -211,6 +208,7 @@ def test_a_flash_is_shown_by_flask_then_the_page_is_fast_again(client, staff, re
     assert _fast(_get(client, path))
 
 
+@redis_only
 def test_sign_out_role_password_and_preferences_take_effect_on_the_next_request(app, client, staff):
     path = "/cadets/?per_page=50"
     user = make_user("training_staff", "pf-staff")
@@ -254,6 +252,7 @@ def test_sign_out_role_password_and_preferences_take_effect_on_the_next_request(
     assert _get(client, path).status_code == 302
 
 
+@redis_only
 def test_the_token_and_the_identifier_are_made_as_flask_wtf_and_flask_login_make_them(app, frozen_tokens):
     check = _page_fast_path(app).sessions
     headers = {"User-Agent": "Mozilla/5.0 (é)", "X-Forwarded-For": "10.0.0.1, 10.0.0.2"}
@@ -268,6 +267,7 @@ def _compare_in_a_request(app, check, headers: dict) -> None:
         assert check.csrf_token(session["csrf_token"]) == token
 
 
+@redis_only
 def test_fast_pages_are_on_the_dashboard(client, staff, reached_flask):
     path = "/grades/?per_page=50"
     _get(client, path)
@@ -277,3 +277,13 @@ def test_fast_pages_are_on_the_dashboard(client, staff, reached_flask):
     metrics = client.get("/api/metrics?window=5m", headers=admin_api).json["data"]
     row = next(row for row in metrics["endpoints"] if row["endpoint"] == "GET grades.index")
     assert row["requests"] >= 4
+
+
+@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="without Redis only")
+def test_without_redis_there_is_no_fast_path_and_pages_are_drawn_as_before(app, client):
+    assert not any(isinstance(w, PageFastPath) for w in (app.wsgi_app, getattr(app.wsgi_app, "next", None)))
+    make_cadets(3)
+    _login(client, make_user("admin", "pf-plain"))
+    for _ in range(2):
+        response = _get(client, "/cadets/")
+        assert response.status_code == 200 and "pf-plain · admin" in _page(response) and not _fast(response)

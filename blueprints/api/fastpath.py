@@ -80,15 +80,9 @@ class FastPath(fastpath.FastPath):
 
 def init_app(app: Flask) -> None:
     """Wrap the app's WSGI callable, once the API's routes are registered."""
-    if not app.config.get("REDIS_URL") or not app.config.get("MUSTER_CACHE", True):
+    if not fastpath.installable(app):
         return
-    routes: dict[str, CachedList] = {}
-    for rule in app.url_map.iter_rules():
-        view = app.view_functions.get(rule.endpoint)
-        cached_list = getattr(view, "cached_list", None)
-        if cached_list is not None and not rule.arguments and "GET" in (rule.methods or ()):
-            read, spec = cached_list
-            routes[rule.rule] = CachedList(f"GET {rule.endpoint}", rule.rule, view.allowed_roles,
-                                           read.derived("api"), spec)
+    routes = {rule: CachedList(f"GET {endpoint}", rule, view.allowed_roles, read.derived("api"), spec)
+              for rule, endpoint, view, (read, spec) in fastpath.marked_routes(app, "cached_list")}
     if routes:
         app.wsgi_app = FastPath(app, routes)

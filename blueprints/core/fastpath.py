@@ -11,7 +11,7 @@ dashboard like any other (served_without_flask) and carries the same Server-Timi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -63,6 +63,21 @@ class FastPath:
 
     def answer(self, route: Any, environ: dict) -> Answer | None:
         raise NotImplementedError
+
+
+def installable(app: Flask) -> bool:
+    """The fast paths are installed only with Redis and the cache on (every process sees every clear)."""
+    return bool(app.config.get("REDIS_URL")) and bool(app.config.get("MUSTER_CACHE", True))
+
+
+def marked_routes(app: Flask, mark: str) -> Iterator[tuple[str, str, Any, Any]]:
+    """(rule, endpoint, view, the view's `mark` attribute) of each GET route without path arguments whose view
+    carries that mark: the routes a fast path may answer."""
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        value = getattr(view, mark, None)
+        if value is not None and not rule.arguments and "GET" in (rule.methods or ()):
+            yield rule.rule, rule.endpoint, view, value
 
 
 @lru_cache(maxsize=64)

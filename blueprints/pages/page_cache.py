@@ -10,9 +10,10 @@ once, which draws the page again and replaces the entry. The key is the user's i
 
 The stored pieces are also kept deflated, each ending at a full flush (no back-reference crosses it),
 so a request's body is those pieces with its own token between them as stored blocks, under one gzip
-header and trailer: valid gzip of exactly the page Flask would send, for the cost of a CRC, not a
-compression. The generations are taken before the page's data is read, so a write that lands while
-it is drawn leaves the entry stale at once (cache.generations / store_built).
+header and trailer: valid gzip of exactly the page Flask would send. The trailer's CRC-32 is derived
+from the token's alone (_checksum), so the page's text is neither stored twice nor read per request.
+The generations are taken before the page's data is read, so a write that lands while it is drawn
+leaves the entry stale at once (cache.generations / store_built).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from blueprints.core.fastpath import takes_gzip
 
 MARK = "\x00csrf-token\x00"  # stands for the CSRF token in a page or fragment being stored; never sent
 INSTALLED = "muster_page_fastpath"  # app.extensions key, set by fastpath.init_app: only then are pages stored
+_MASK = 0xFFFFFFFF
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, unknown OS
 
 
@@ -64,32 +66,53 @@ def generations_to_store(read: Read) -> tuple[int, ...] | None:
     return cache.generations(page_entry(read))
 
 
-def store_page(read: Read, gens: tuple[int, ...], marked_html: str) -> None:
-    """Store the page drawn with MARK for its token, for this user and URL."""
-    texts = marked_html.split(MARK)
-    value = {"user": current_user.session_record, "text": texts,
-             "deflated": _deflate(texts, current_app.config["COMPRESS_LEVEL"])}
+def store_page(read: Read, gens: tuple[int, ...], marked_html: str, token: str) -> None:
+    """Store the page drawn with MARK for its token, for this user and URL (token: this request's, for its length)."""
+    pieces = [text.encode() for text in marked_html.split(MARK)]
+    value = {"user": current_user.session_record, "deflated": _deflate(pieces, current_app.config["COMPRESS_LEVEL"]),
+             **_checksum(pieces, len(token))}
     cache.store_built(page_entry(read), page_key(request.environ, current_user.id), gens, value)
 
 
-def _deflate(texts: list[str], level: int) -> list[bytes]:
+def _deflate(pieces: list[bytes], level: int) -> list[bytes]:
     """Each piece raw-deflated at Flask-Compress's level, ending at a full flush (the last one: the stream's end)."""
     packer = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    pieces = [packer.compress(text.encode()) + packer.flush(zlib.Z_FULL_FLUSH) for text in texts[:-1]]
-    return [*pieces, packer.compress(texts[-1].encode()) + packer.flush()]
+    return [*(packer.compress(piece) + packer.flush(zlib.Z_FULL_FLUSH) for piece in pieces[:-1]),
+            packer.compress(pieces[-1]) + packer.flush()]
 
 
-def gzip_page(stored: dict[str, Any], token: bytes) -> bytes:
-    """The gzip body of a stored page with this token wherever MARK was (RFC 1951 stored blocks between
-    the full-flushed pieces, RFC 1952 header and trailer)."""
-    between = b"\x00" + struct.pack("<HH", len(token), len(token) ^ 0xFFFF) + token  # BFINAL=0, BTYPE=00
-    parts, crc, size = [_GZIP_HEADER], 0, 0
-    for index, (text, deflated) in enumerate(zip(stored["text"], stored["deflated"], strict=True)):
-        if index:
-            parts.append(between)
-            crc, size = zlib.crc32(token, crc), size + len(token)
-        raw = text.encode()
-        crc, size = zlib.crc32(raw, crc), size + len(raw)
-        parts.append(deflated)
-    parts.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
-    return b"".join(parts)
+def _checksum(pieces: list[bytes], token_length: int) -> dict[str, Any]:
+    """What gzip_page needs for the trailer without the page's text: the CRC-32 and size of the page with
+    zero bytes for each token, and the linear map (32 columns) from a token's CRC to its effect on the whole.
+
+    CRC-32 is affine: for messages of one length, crc(M) = crc(M0) ^ Lin(M ^ M0); the token placed at the
+    positions where M0 has zeros contributes Lin(token) carried through the bytes after it (crc32_combine's
+    shift), and those shifts add up (XOR) into one 32x32 map."""
+    size = sum(map(len, pieces)) + token_length * (len(pieces) - 1)
+    columns, after = [0] * 32, size
+    for piece in reversed(pieces[1:]):  # the bytes after each token
+        after -= len(piece)
+        for bit in range(32):
+            columns[bit] ^= _shift(1 << bit, size - after)
+        after -= token_length
+    return {"crc": zlib.crc32(bytes(token_length).join(pieces)), "size": size, "token_length": token_length,
+            "columns": columns}
+
+
+def _shift(register: int, length: int) -> int:
+    """A CRC-32 register carried through `length` zero bytes (zlib.crc32 inverts before and after)."""
+    return ~zlib.crc32(bytes(length), ~register & _MASK) & _MASK
+
+
+def gzip_page(stored: dict[str, Any], token: bytes) -> bytes | None:
+    """The gzip body of a stored page with this token wherever MARK was (RFC 1951 stored blocks between the
+    full-flushed pieces, RFC 1952 header and trailer); None for a token of another length than stored."""
+    length = len(token)
+    if length != stored["token_length"]:
+        return None
+    linear, crc = zlib.crc32(token) ^ zlib.crc32(bytes(length)), stored["crc"]
+    for bit, column in enumerate(stored["columns"]):
+        if linear >> bit & 1:
+            crc ^= column
+    between = b"\x00" + struct.pack("<HH", length, length ^ 0xFFFF) + token  # BFINAL=0, BTYPE=00
+    return b"".join((_GZIP_HEADER, between.join(stored["deflated"]), struct.pack("<II", crc, stored["size"] & _MASK)))

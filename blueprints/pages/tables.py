@@ -235,9 +235,10 @@ def render_table(template: str, title: str, read: Read, state: ListState, contex
     gens = page_cache.generations_to_store(read)  # before the body is read: see page_cache
     body = read.derived("html").get(key, lambda: _render_marked(template, context()))
     html = _render_marked("table_page.html", {"title": title, "body": Markup(body), **page})
+    token = generate_csrf()
     if gens is not None:
-        page_cache.store_page(read, gens, html)
-    return html.replace(MARK, generate_csrf())
+        page_cache.store_page(read, gens, html, token)
+    return html.replace(MARK, token)
 
 
 def _render_marked(template: str, context: dict) -> str:
