@@ -55,6 +55,9 @@ CONNECTIONS, WRK_THREADS = 10, 2
 DAYS = 20
 ANALYSIS = "## Analysis"  # docs/performance.md keeps this section (written by hand) across runs
 ADMIN, PASSWORD = "bench-admin", "bench-" + secrets.token_urlsafe(12)
+# One browser: sign-in and the page requests send the same User-Agent, as a browser does. Flask-Login's
+# session protection ties the session to it; another one is a session Flask rewrites on every request.
+USER_AGENT = "muster-bench"
 
 DEEP = "grades sort=-final_grade page=1900"
 DEEP_SEEK = "grades sort=-final_grade after row 94,950 (keyset)"  # the same page, reached by its cursor
@@ -259,7 +262,7 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET",
 
 def sign_in(base: str, username: str = ADMIN, password: str = PASSWORD) -> str:
     """A session cookie for the HTML pages, through the real login form (with its CSRF token)."""
-    status, headers, body = fetch(base + "/login")
+    status, headers, body = fetch(base + "/login", {"User-Agent": USER_AGENT})
     cookie = _cookie(headers)
     token = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body) or re.search(
         rb'value="([^"]+)"[^>]*name="csrf_token"', body)
@@ -271,7 +274,8 @@ def sign_in(base: str, username: str = ADMIN, password: str = PASSWORD) -> str:
 
     opener = urllib.request.build_opener(NoRedirect)
     request = urllib.request.Request(base + "/login", data=urllib.parse.urlencode(form).encode(), method="POST",
-                                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+                                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+                                              "User-Agent": USER_AGENT})
     try:
         response = opener.open(request, timeout=30)
         headers = dict(response.headers)
@@ -346,8 +350,9 @@ def run_dataset(b: Bench, cadets: int, token: str) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     warm_proc, warm = b.serve_app(cache=True)
     cold_proc, cold = b.serve_app(cache=False)
-    headers = {warm: {"api": api_headers, "page": {"Cookie": sign_in(warm), "Accept-Encoding": "gzip"}},
-               cold: {"api": api_headers, "page": {"Cookie": sign_in(cold), "Accept-Encoding": "gzip"}}}
+    page_headers = {"Accept-Encoding": "gzip", "User-Agent": USER_AGENT}
+    headers = {warm: {"api": api_headers, "page": {"Cookie": sign_in(warm), **page_headers}},
+               cold: {"api": api_headers, "page": {"Cookie": sign_in(cold), **page_headers}}}
     rss = {"warm": RssSampler(warm_proc.pid), "cold": RssSampler(cold_proc.pid)}
     bodies: dict[str, dict] = {}
     for what, path, kind, peer_path in paths:
