@@ -15,6 +15,7 @@ from blueprints.core import assets, auth, cache, cli, database, errors, mailer, 
 from blueprints.core.extensions import compress, csrf, migrate
 from blueprints.core.json_encoder import OrjsonProvider
 from blueprints.core.operations import held_days
+from blueprints.pages import fastpath as page_fastpath
 from config import ConfigError, load_config
 from models import db, include_in_autogenerate
 
@@ -40,7 +41,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     assets.init_app(app)
     mailer.init_app(app)
     register_blueprints(app)
-    fastpath.init_app(app)  # it wraps the finished app's WSGI callable
+    page_fastpath.init_app(app)  # the table pages' twin of the API's; both wrap the finished app's WSGI callable
+    fastpath.init_app(app)
     trust_proxy(app)  # outermost: the fast path, too, sees the client's host and scheme
     return app
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import ROOT, Bench, fetch, record_median, run_path, sign_in
+from bench.harness import ROOT, Bench, fetch, page_headers, record_median, run_path, sign_in
 
 PATHS = [  # (label, path, kind): kind "api" sends the Bearer token, "page" the session cookie
     ("cadets limit=50", "/api/cadets?limit=50", "api"),
@@ -58,7 +58,7 @@ def prepare(bench: Bench, index: int, rev: str) -> dict:
     servers = {}
     for mode, cache in (("warm", True), ("cold", False)):
         _, base = bench.serve_app(cache=cache)
-        servers[mode] = (base, {"api": api, "page": {"Cookie": sign_in(base), "Accept-Encoding": "gzip"}})
+        servers[mode] = (base, {"api": api, "page": page_headers(sign_in(base))})
     return servers
 
 

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from werkzeug.security import generate_password_hash
 
-from bench.harness import PG, ROOT, Bench, fetch, run_path, sign_in
+from bench.harness import PG, ROOT, USER_AGENT, Bench, fetch, run_path, sign_in
 from bench.results import machine
 
 DB = os.environ.get("DRILL_DB", "muster_drill")
@@ -66,7 +66,7 @@ class Browser:
 
     def go(self, method: str, path: str, form: dict | None = None) -> tuple[int, str, str]:
         """(status, Location, body text); keeps the cookie the server sends back (flash messages)."""
-        headers = {"Cookie": self.cookie}
+        headers = {"Cookie": self.cookie, "User-Agent": USER_AGENT}
         body = None
         if form is not None:
             body = urlencode(form).encode()
@@ -235,7 +235,7 @@ def sign_in_all(base: str, names: list[str]) -> dict[str, str]:
 
 def scan_url(base: str, cookie: str, day_id: int) -> str:
     """The URL the day's QR code carries, read off the staff's QR page like a phone reads the code."""
-    status, _, body = fetch(f"{base}/training-days/{day_id}/qr", {"Cookie": cookie})
+    status, _, body = fetch(f"{base}/training-days/{day_id}/qr", {"Cookie": cookie, "User-Agent": USER_AGENT})
     found = re.search(rb'id="checkin-url" href="([^"]+)"', body)
     if status != 200 or found is None:
         raise RuntimeError(f"no check-in URL on the QR page (HTTP {status})")

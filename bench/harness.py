@@ -37,6 +37,9 @@ REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 CONNECTIONS, WRK_THREADS = 10, 2
 DAYS = 20
 ADMIN, PASSWORD = "bench-admin", "bench-" + secrets.token_urlsafe(12)
+# One browser: sign-in and the page requests send the same User-Agent, as a browser does. Flask-Login's
+# session protection ties the session to it; another one is a session Flask rewrites on every request.
+USER_AGENT = "muster-bench"
 
 
 @dataclass
@@ -223,7 +226,7 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET",
 
 def sign_in(base: str, username: str = ADMIN, password: str = PASSWORD) -> str:
     """A session cookie for the HTML pages, through the real login form (with its CSRF token)."""
-    status, headers, body = fetch(base + "/login")
+    status, headers, body = fetch(base + "/login", {"User-Agent": USER_AGENT})
     cookie = _cookie(headers)
     token = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body) or re.search(
         rb'value="([^"]+)"[^>]*name="csrf_token"', body)
@@ -235,13 +238,19 @@ def sign_in(base: str, username: str = ADMIN, password: str = PASSWORD) -> str:
 
     opener = urllib.request.build_opener(NoRedirect)
     request = urllib.request.Request(base + "/login", data=urllib.parse.urlencode(form).encode(), method="POST",
-                                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+                                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+                                              "User-Agent": USER_AGENT})
     try:
         response = opener.open(request, timeout=30)
         headers = dict(response.headers)
     except urllib.error.HTTPError as exc:
         headers = dict(exc.headers)
     return _cookie(headers) or cookie
+
+
+def page_headers(cookie: str) -> dict[str, str]:
+    """What a browser sends for a page of the session `cookie` (from sign_in), gzip only as wrk takes it."""
+    return {"Cookie": cookie, "Accept-Encoding": "gzip", "User-Agent": USER_AGENT}
 
 
 def _cookie(headers: dict[str, str]) -> str:

@@ -41,6 +41,7 @@ from bench.harness import (
     RssSampler,
     fetch,
     guarded,
+    page_headers,
     record_median,
     run_path,
     sign_in,
@@ -80,8 +81,8 @@ def run_dataset(b: Bench, cadets: int, token: str) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     warm_proc, warm = b.serve_app(cache=True)
     cold_proc, cold = b.serve_app(cache=False)
-    headers = {warm: {"api": api_headers, "page": {"Cookie": sign_in(warm), "Accept-Encoding": "gzip"}},
-               cold: {"api": api_headers, "page": {"Cookie": sign_in(cold), "Accept-Encoding": "gzip"}}}
+    headers = {warm: {"api": api_headers, "page": page_headers(sign_in(warm))},
+               cold: {"api": api_headers, "page": page_headers(sign_in(cold))}}
     rss = {"warm": RssSampler(warm_proc.pid), "cold": RssSampler(cold_proc.pid)}
     bodies: dict[str, dict] = {}
     for what, path, kind, peer_path in paths:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench.harness import DB_NAME, PG, Bench, sign_in
+from bench.harness import DB_NAME, PG, USER_AGENT, Bench, sign_in
 
 SOAK_TAG = "soak"
 
@@ -47,7 +47,7 @@ class Client:
         parts = urlsplit(base)
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         self.api = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.page = {"Cookie": cookie}
+        self.page = {"Cookie": cookie, "User-Agent": USER_AGENT}
 
     def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None

@@ -137,3 +137,16 @@ def count_queries(app):
             event.remove(db.engine, "before_cursor_execute", record)
 
     return counting
+
+
+def count_handed_on(fast, monkeypatch) -> list[str]:
+    """The paths of the requests this WSGI fast path (core/fastpath.py) hands on to Flask, from now on."""
+    calls: list[str] = []
+    handed_on = fast.next
+
+    def counting(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        return handed_on(environ, start_response)
+
+    monkeypatch.setattr(fast, "next", counting)
+    return calls

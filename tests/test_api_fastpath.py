@@ -14,6 +14,7 @@ import re
 import pytest
 
 from blueprints.api.fastpath import FastPath
+from tests.conftest import count_handed_on
 from tests.factories import make_cadets, make_token, make_training_day, make_user
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the fast path is installed only with Redis")
@@ -31,15 +32,7 @@ def reached_flask(app, monkeypatch):
     """The paths of the requests the fast path handed on to Flask."""
     fast = app.wsgi_app
     assert isinstance(fast, FastPath)
-    calls: list[str] = []
-    handed_on = fast.next
-
-    def counting(environ, start_response):
-        calls.append(environ["PATH_INFO"])
-        return handed_on(environ, start_response)
-
-    monkeypatch.setattr(fast, "next", counting)
-    return calls
+    return count_handed_on(fast, monkeypatch)
 
 
 @pytest.fixture
@@ -72,7 +65,8 @@ def test_a_warm_list_skips_flask_and_answers_the_same_bytes_and_headers(client, 
     assert served.data == built.data and served.headers["Content-Encoding"] == "gzip"
     assert _headers(served) == _headers(built)
     timing = served.headers["Server-Timing"]
-    assert re.fullmatch(r'db;dur=0\.0;desc="0 queries", cache;desc=hit, app;dur=[\d.]+', timing)
+    assert re.fullmatch(r'db;dur=0\.0;desc="0 queries", cache;desc=hit, app;dur=[\d.]+, '
+                        r'fastpath;desc="before Flask"', timing)
 
 
 def test_requests_it_cannot_answer_reach_flask(app, client, admin, reached_flask):

@@ -18,16 +18,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_compress.flask_compress import _choose_algorithm, _compress_data
+from flask_compress.flask_compress import _compress_data
 
 from blueprints.api.responses import list_state
 from blueprints.core.cache import Read
 from blueprints.core.etags import none_match_hits
-from blueprints.core.extensions import compress
+from blueprints.core.fastpath import takes_gzip
 from blueprints.core.json_encoder import dumps
 from blueprints.core.liststate import ListSpec
 
@@ -38,18 +37,6 @@ def _pack(payload: Any) -> tuple[str, bytes]:
     body = dumps(payload)
     # The function Flask-Compress's after_request compresses every response with, at its COMPRESS_LEVEL.
     return hashlib.sha256(body).hexdigest()[:40], _compress_data(current_app, body, "gzip")
-
-
-def takes_stored_gzip(accept_encoding: str) -> bool:
-    """Whether this Accept-Encoding is answered with the stored gzip body (see the module's docstring)."""
-    return _gzip_chosen(compress.enabled_algorithms, accept_encoding)  # what its after_request chooses among
-
-
-@lru_cache(maxsize=128)
-def _gzip_chosen(enabled: tuple[str, ...], accept_encoding: str) -> bool:
-    if "gzip" not in enabled:
-        return False
-    return _choose_algorithm(("gzip", *(a for a in enabled if a != "gzip")), accept_encoding) == "gzip"
 
 
 def cached_response(read: Read, args: Any, build: Callable[[], Any]) -> Response:
@@ -75,7 +62,7 @@ def list_response(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Res
 
 
 def _serve(digest: str, body_gz: bytes) -> Response:
-    gzip_ok = takes_stored_gzip(request.headers.get("Accept-Encoding", ""))
+    gzip_ok = takes_gzip(request.headers.get("Accept-Encoding", ""))
     headers = {"ETag": f'"{digest}:gzip"' if gzip_ok else f'"{digest}"', "Vary": "Accept-Encoding",
                "Cache-Control": CACHE_CONTROL}
     if none_match_hits(request.headers.get("If-None-Match"), digest):

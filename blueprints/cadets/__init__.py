@@ -42,6 +42,7 @@ from blueprints.pages.forms import (
     this_url,
     with_query,
 )
+from blueprints.pages.page_cache import cached_page
 from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
 from models import ADMIN, CADET_STATUSES, GRADE_STATUSES, MERIT_TYPES, STAFF
@@ -69,6 +70,7 @@ CSV_COLUMNS = [
 
 @bp.route("/")
 @page_route(*STAFF)
+@cached_page(CADETS_LIST)  # served warm before Flask: pages/fastpath.py
 def index() -> str:
     state = list_state(CADET_SPEC)
     return render_table("cadets/_table.html", "Cadets", CADETS_LIST, state, lambda: {

@@ -64,15 +64,27 @@ def init_app(app: Flask) -> None:
     def _load(session_id: str) -> User | None:
         """The session's user (from the cache), unless its session version was bumped since or it is
         deactivated. Every bump clears the "users" cache domain, so the cached copy is never older."""
-        user_id, _, version = session_id.partition(":")
-        if not (is_digits(user_id) and is_digits(version)):
-            return None  # includes sessions issued before session versions existed
-        if int(user_id) > MAX_ID:
+        parsed = parse_session_id(session_id)
+        if parsed is None:
             return None
-        found = SESSION_USER_READ.get(int(user_id), lambda: _session_user(int(user_id)))
-        if found is None or not found["is_active"] or found["session_version"] != int(version):
-            return None
-        return _detached_user(found)
+        user_id, version = parsed
+        found = SESSION_USER_READ.get(user_id, lambda: _session_user(user_id))
+        return _detached_user(found) if session_user_valid(found, version) else None
+
+
+def parse_session_id(session_id: object) -> tuple[int, int] | None:
+    """(user id, session version) of Flask-Login's `_user_id` ("<id>:<version>"), or None."""
+    if type(session_id) is not str:
+        return None
+    user_id, _, version = session_id.partition(":")
+    if not (is_digits(user_id) and is_digits(version)) or int(user_id) > MAX_ID:
+        return None  # includes sessions issued before session versions existed
+    return int(user_id), int(version)
+
+
+def session_user_valid(found: dict[str, Any] | None, version: int) -> bool:
+    """Is this SESSION_USER_READ record still signed in at this session version (active, not bumped)?"""
+    return found is not None and bool(found["is_active"]) and found["session_version"] == version
 
 
 def _session_user(user_id: int) -> dict[str, Any] | None:
@@ -96,6 +108,7 @@ def _detached_user(found: dict[str, Any]) -> User:
     user = User(**data)
     if prefs["page_size"] is not None:
         user.settings = UserSettings(user_id=user.id, **prefs)
+    user.session_record = found  # what the page cache compares a stored page's user against (pages/page_cache.py)
     return user
 
 

@@ -315,6 +315,25 @@ def current_values(app: Flask, store: BaseCache, entries: list[tuple[Read, Any]]
     return [stored.value for _, stored in fetched]
 
 
+def generations(read: Read) -> tuple[int, ...] | None:
+    """The current generations of a read's domains, taken before building a value that is stored with
+    store_built() (a write in between leaves it stale at once); None when the cache cannot take it."""
+    if not enabled() or _pending_clears:
+        return None
+    try:
+        return tuple(_generation(found) for found in cache.cache.get_many(*map(_gen_key, read.domains)))
+    except (redis.RedisError, OSError, ValueError):
+        return None
+
+
+def store_built(read: Read, args: Any, gens: tuple[int, ...], value: Any) -> None:
+    """Store a value built after generations() returned gens, replacing what was there. Fails open."""
+    try:
+        _write(_data_key(read.name, args), gens, value, read.ttl or TTL_SECONDS.get(read.domains[0]))
+    except (redis.RedisError, OSError):
+        log.warning("cache: write failed for %s", read.name)
+
+
 def _fetch(store: BaseCache, keyed: list[tuple[str, tuple[str, ...]]]) -> list[tuple[tuple[int, ...], Any]]:
     """(the domains' current generations, the stored entry) for each (key, domains), from one
     get_many of every generation and entry."""

@@ -12,6 +12,7 @@ from blueprints.core.auth import page_route
 from blueprints.core.reads.cadets import filter_options
 from blueprints.core.reads.grades import GRADE_SPEC, GRADES_LIST, iter_grades, list_grades
 from blueprints.pages.csv_export import csv_response, csv_rows
+from blueprints.pages.page_cache import cached_page
 from blueprints.pages.tables import list_state, render_table, table_page
 from grading import display_grade
 from models import STAFF
@@ -44,6 +45,7 @@ CSV_COLUMNS = [
 
 @bp.route("/")
 @page_route(*STAFF)
+@cached_page(GRADES_LIST)  # served warm before Flask: pages/fastpath.py
 def index() -> str:
     state = list_state(GRADE_SPEC)
     return render_table("grades/_table.html", "Grades", GRADES_LIST, state, lambda: {

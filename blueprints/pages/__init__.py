@@ -1,6 +1,7 @@
 """What the HTML pages share (not a blueprint): tables.py (list state, the table and pager, the
 cached table body), navigation.py (the nav bar by role), forms.py (the posted form, its user,
-safe redirects) and csv_export.py (CSV downloads).
+safe redirects), csv_export.py (CSV downloads), and the table pages' WSGI fast path: fastpath.py with
+page_cache.py (the stored pages) and session_check.py (the session cookie read as Flask reads it).
 
 May import: blueprints.core, models, grading. Never a blueprint view module, nor the API.
 """

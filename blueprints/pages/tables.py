@@ -22,11 +22,12 @@ from blueprints.core import keyset
 from blueprints.core.cache import Read
 from blueprints.core.liststate import ListSpec, ListState
 from blueprints.core.reads import ESTIMATE_CAP
+from blueprints.pages import page_cache
+from blueprints.pages.page_cache import MARK
 from grading import display_grade
 from models import DEFAULT_PAGE_SIZE, PAGE_SIZES
 
 _QUERY_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query string
-_CSRF_MARK = "\x00csrf-token\x00"  # stands for the token in a cached fragment; never in real output
 _NONE = Markup('<span class="muted">—</span>')
 
 
@@ -43,7 +44,7 @@ def grade(value: float | None) -> str:
 
 def csrf_token() -> str:
     """The CSRF token, or a mark for it inside a cached table body (render_table fills it in)."""
-    return _CSRF_MARK if g.get("rendering_shared_fragment") else generate_csrf()
+    return MARK if g.get("rendering_shared_fragment") else generate_csrf()
 
 
 def page_size() -> int:
@@ -228,15 +229,20 @@ def render_table(template: str, title: str, read: Read, state: ListState, contex
                  **page: Any) -> str:
     """A table page whose body (filters, table, pager) is cached per list state and role under the
     domains of the read it shows, so the same writes invalidate it. The body holds nothing of the
-    user but the role: the CSRF token is filled in per request, the header is drawn around it."""
+    user but the role; the header is drawn around it. Both are drawn with a mark for the CSRF token,
+    so the whole page can be stored for the fast path (page_cache.py) before the token is filled in."""
     key = (state.cache_args(), current_user.role, template)
-    body = read.derived("html").get(key, lambda: _render_shared(template, context()))
-    return render_template("table_page.html", title=title, body=Markup(body.replace(_CSRF_MARK, generate_csrf())),
-                           **page)
+    gens = page_cache.generations_to_store(read)  # before the body is read: see page_cache
+    body = read.derived("html").get(key, lambda: _render_marked(template, context()))
+    html = _render_marked("table_page.html", {"title": title, "body": Markup(body), **page})
+    token = generate_csrf()
+    if gens is not None:
+        page_cache.store_page(read, gens, html, token)
+    return html.replace(MARK, token)
 
 
-def _render_shared(template: str, context: dict) -> str:
-    g.rendering_shared_fragment = True
+def _render_marked(template: str, context: dict) -> str:
+    g.rendering_shared_fragment = True  # csrf_token() draws MARK
     try:
         return render_template(template, **context)
     finally:
