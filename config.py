@@ -173,8 +173,11 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "COMPRESS_MIN_SIZE": 200,
         "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "text/csv", "text/javascript",
                                "application/javascript", "application/json", "image/svg+xml"],
-        "COMPRESS_ALGORITHM": ["zstd", "br", "gzip"],
-        "COMPRESS_ALGORITHM_STREAMING": ["zstd", "br", "gzip"],
+        # gzip first among what a client accepts equally (browsers send "gzip, deflate, br, zstd"): the warm
+        # pages and API lists keep their body gzipped and serve it before Flask (blueprints/core/fastpath.py);
+        # a client that prefers zstd or br by q-value gets it, compressed per response.
+        "COMPRESS_ALGORITHM": ["gzip", "zstd", "br"],
+        "COMPRESS_ALGORITHM_STREAMING": ["gzip", "zstd", "br"],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": name == "production",

@@ -105,6 +105,16 @@ def test_a_warm_page_skips_flask_and_answers_the_same_page_and_headers(client, s
 
 
 @redis_only
+def test_a_browsers_accept_encoding_is_answered_by_the_fast_path(client, staff, reached_flask):
+    browser = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium and Firefox send
+    _get(client, "/cadets/?per_page=10", browser)
+    served = _get(client, "/cadets/?per_page=10", browser)
+    assert _fast(served) and served.headers["Content-Encoding"] == "gzip"
+    prefers_zstd = _get(client, "/cadets/?per_page=10", {"Accept-Encoding": "gzip;q=0.5, zstd"})
+    assert not _fast(prefers_zstd) and prefers_zstd.headers["Content-Encoding"] == "zstd"
+
+
+@redis_only
 def test_each_user_sees_only_their_own_name_token_and_nav(app):
     make_cadets(5)
     people = {role: (make_user(role, f"pf-{role}"), app.test_client()) for role in ("admin", "training_staff")}

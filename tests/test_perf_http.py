@@ -33,8 +33,8 @@ REQUIRED = {
     "COMPRESS_MIN_SIZE": 200,
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "text/csv", "text/javascript",
                            "application/javascript", "application/json", "image/svg+xml"],
-    "COMPRESS_ALGORITHM": ["zstd", "br", "gzip"],
-    "COMPRESS_ALGORITHM_STREAMING": ["zstd", "br", "gzip"],
+    "COMPRESS_ALGORITHM": ["gzip", "zstd", "br"],
+    "COMPRESS_ALGORITHM_STREAMING": ["gzip", "zstd", "br"],
 }
 DECODERS = {"gzip": gzip.decompress, "br": brotli.decompress, "zstd": zstd.decompress}
 ROW = "2026-00001,Santos,Juan,Alpha,1st,BS Nursing,1,Ongoing\n"
@@ -122,7 +122,10 @@ def test_each_content_type_is_compressed_as_the_client_asks(probe_app, path, enc
 
 def test_client_preference_and_small_bodies(probe_app):
     client = probe_app.test_client()
-    assert _get(client, "/_probe/json", "gzip, deflate, br, zstd").headers["Content-Encoding"] == "zstd"
+    # A browser accepts all equally: gzip, the stored bodies' encoding; a stated preference wins.
+    assert _get(client, "/_probe/json", "gzip, deflate, br, zstd").headers["Content-Encoding"] == "gzip"
+    assert _get(client, "/_probe/json", "gzip;q=0.5, zstd").headers["Content-Encoding"] == "zstd"
+    assert _get(client, "/_probe/json", "gzip;q=0.5, br;q=0.8").headers["Content-Encoding"] == "br"
     assert _get(client, "/_probe/json", "gzip;q=1.0, br;q=0.5").headers["Content-Encoding"] == "gzip"
     small = _get(client, "/_probe/small", "gzip")
     assert "Content-Encoding" not in small.headers
