@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
 from blueprints.core.clock import unit_today
-from blueprints.core.database import analyzed_after, is_postgres
+from blueprints.core.database import analyzed_after, insert_many, is_postgres
 from blueprints.core.errors import AppError, NotFound, ValidationError
 from blueprints.core.operations import apply_changes, get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.operations.notifications import notify_absent
@@ -140,7 +140,7 @@ def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[in
            for c, s in statuses.items() if c not in existing]
     changed = {c: s for c, s in statuses.items() if c in existing and existing[c] != s and c not in keep_existing}
     if new:
-        session.execute(_insert().on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
+        insert_many(session, _insert().on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
     updated = 0
     if on_conflict == "update" and changed:
         for status in set(changed.values()):
