@@ -34,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -246,6 +247,19 @@ class Cadet(db.Model):
     grade: Mapped[Grade] = relationship(back_populates="cadet", uselist=False)
 
 
+# The lists' archived filter, as SQLAlchemy renders `is_archived.is_(...)` on each database: a
+# partial index serves a query only when its predicate is implied by the query's WHERE.
+ACTIVE_WHERE = {"postgresql_where": "is_archived IS false", "sqlite_where": "is_archived IS 0"}
+ARCHIVED_WHERE = {"postgresql_where": "is_archived IS true", "sqlite_where": "is_archived IS 1"}
+
+
+def _archived_pair(name: str, *columns: str) -> tuple[Index, Index]:
+    """One index per archived state: together no bigger than one full index, and each list (active or
+    archived) walks only its own rows, in order, without reading the table."""
+    return (Index(f"{name}_active", *columns, **{k: text(v) for k, v in ACTIVE_WHERE.items()}),
+            Index(f"{name}_archived", *columns, **{k: text(v) for k, v in ARCHIVED_WHERE.items()}))
+
+
 class Grade(db.Model):
     """One row per cadet, created with it. Inputs are recounted, components recomputed in SQL."""
 
@@ -256,12 +270,12 @@ class Grade(db.Model):
         CheckConstraint("midterm_score IS NULL OR midterm_score BETWEEN 0 AND 100", name="midterm"),
         CheckConstraint("final_score IS NULL OR final_score BETWEEN 0 AND 100", name="final"),
         CheckConstraint("merit_points >= 0 AND demerit_points >= 0", name="points"),
-        Index("ix_grades_final_grade", "final_grade", "cadet_id"),
         # cadet_id equals the cadets' id the lists break ties on. The component columns (attendance,
         # aptitude, subject scores, points) get no index: adding a training day rewrites every grades
         # row, and each extra index doubled that cost; those sorts are rare and run as a top-N sort.
-        Index("ix_grades_transmuted_grade", "transmuted_grade", "cadet_id"),
-        Index("ix_grades_remarks", "remarks", "cadet_id"),
+        *_archived_pair("ix_grades_final_grade", "final_grade", "cadet_id"),
+        *_archived_pair("ix_grades_transmuted_grade", "transmuted_grade", "cadet_id"),
+        *_archived_pair("ix_grades_remarks", "remarks", "cadet_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -283,6 +297,10 @@ class Grade(db.Model):
     transmuted_grade: Mapped[float | None] = mapped_column(Float, default=5.0)
     remarks: Mapped[str] = mapped_column(String(12), default="Failed")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # A copy of cadets.is_archived, kept equal by triggers (GRADES_ARCHIVED_PG), so the archived
+    # filter and a grade sort meet in one partial index: a numbered page of grades is an index-only
+    # scan of grades, with no join to cadets and no sort.
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     cadet: Mapped[Cadet] = relationship(back_populates="grade")
 
@@ -493,6 +511,43 @@ for _sql in CADET_TOTALS_PG:
     event.listen(CadetTotal.__table__, "after_create", DDL(_sql.replace("%", "%%")).execute_if(dialect="postgresql"))
 for _sql in CADET_TOTALS_SQLITE:
     event.listen(CadetTotal.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
+
+
+# grades.is_archived follows cadets.is_archived by triggers, like the totals above: every writer
+# (archive, restore, bulk, import, the seed's COPY, psql) is covered, in its own transaction. A
+# cadet statement's trigger copies its rows' flags to their grades rows; a grades insert takes its
+# cadet's flag (a new cadet is active, so that update usually finds nothing to change).
+_FOLLOW = ("UPDATE grades AS g SET is_archived = c.is_archived FROM {rows} "
+           "WHERE g.{key} AND g.is_archived IS DISTINCT FROM c.is_archived")
+GRADES_ARCHIVED_PG = [
+    f"""CREATE OR REPLACE FUNCTION grades_archived_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'cadets' THEN {_FOLLOW.format(rows="new_rows AS c", key="cadet_id = c.id")};
+    ELSE {_FOLLOW.format(rows="new_rows AS n JOIN cadets AS c ON c.id = n.cadet_id", key="id = n.id")};
+    END IF;
+    RETURN NULL;
+END $$""",
+    # PostgreSQL allows no column list (UPDATE OF is_archived) on a trigger with a transition table;
+    # the flag test in the UPDATE keeps other cadet edits to one index probe per row.
+    "CREATE TRIGGER grades_archived_cadets AFTER UPDATE ON cadets REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION grades_archived_follow()",
+    "CREATE TRIGGER grades_archived_insert AFTER INSERT ON grades REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION grades_archived_follow()",
+    *(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER grades_archived_{kind}"
+      for table, kind in (("cadets", "cadets"), ("grades", "insert"))),
+]
+GRADES_ARCHIVED_SQLITE = [
+    "CREATE TRIGGER grades_archived_cadets AFTER UPDATE OF is_archived ON cadets BEGIN "
+    "UPDATE grades SET is_archived = new.is_archived WHERE cadet_id = new.id AND is_archived IS NOT new.is_archived; "
+    "END",
+    "CREATE TRIGGER grades_archived_insert AFTER INSERT ON grades "
+    "WHEN (SELECT is_archived FROM cadets WHERE id = new.cadet_id) IS NOT new.is_archived BEGIN "
+    "UPDATE grades SET is_archived = (SELECT is_archived FROM cadets WHERE id = new.cadet_id) WHERE id = new.id; END",
+]
+for _sql in GRADES_ARCHIVED_PG:
+    event.listen(Grade.__table__, "after_create", DDL(_sql.replace("%", "%%")).execute_if(dialect="postgresql"))
+for _sql in GRADES_ARCHIVED_SQLITE:
+    event.listen(Grade.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
 
 
 class ExcuseLetter(db.Model):

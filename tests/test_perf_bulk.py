@@ -10,12 +10,13 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from blueprints.core.operations.attendance import bulk_attendance, save_sheet
 from blueprints.core.operations.cadets import archive_cadets, import_cadets, restore_cadets
 from blueprints.core.operations.grades import bulk_update_grades
 from models import Cadet, Grade, User, db
+from tests.conftest import is_postgres
 from tests.factories import make_cadets, make_training_day, make_user
 
 SMALL, BIG = 10, 100
@@ -114,3 +115,35 @@ def test_import_cadets(app, count_queries):
         assert import_cadets(admin, rows("B", BIG)).created == BIG
     assert len(few) == len(many), f"{len(few)} statements for {SMALL} rows, {len(many)} for {BIG}: {_summary(many)}"
     assert db.session.scalar(select(db.func.count(Grade.id))) == SMALL + BIG
+
+
+@pytest.mark.parametrize("write", ["import", "attendance"])
+def test_bulk_inserts_send_one_statement_not_one_per_row(batches, app, write):
+    """An executemany reaches PostgreSQL as one statement per row, each running the table's statement
+    triggers (cadet_totals on cadets): the import and the bulk attendance send their rows in one
+    statement whatever their number. Counted here as the server sees them (an executemany's rows)."""
+    if not is_postgres():
+        pytest.skip("SQLite runs an executemany in process, with row triggers")
+    admin, small, big = batches
+    day = make_training_day(admin)
+
+    def run(ids: list[int]) -> None:
+        if write == "import":
+            import_cadets(admin, [{"student_id": f"ONE-{i}", "first_name": "F", "last_name": "L"} for i in ids])
+        else:
+            bulk_attendance(admin, {"training_day_id": day, "cadet_ids": ids, "status": "present"})
+
+    counts: list[int] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        counts[-1] += len(parameters) if executemany else 1
+
+    for ids in (small, big):
+        _loaded(admin)
+        counts.append(0)
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            run(ids)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert counts[0] == counts[1], f"{counts[0]} statements for {len(small)} rows, {counts[1]} for {len(big)}"

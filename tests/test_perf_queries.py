@@ -299,7 +299,7 @@ def _sorts(plan: str) -> list[str]:
     for i, line in enumerate(lines):
         if re.match(r"(Incremental )?Sort\s+\(", line):
             presorted = next((x for x in lines[i + 1:i + 3] if x.startswith("Presorted Key:")), "")
-            if presorted != "Presorted Key: cadets.student_id":
+            if presorted.removeprefix("Presorted Key: ").removeprefix("cadets.") != "student_id":
                 out.append(line)
     return out
 
@@ -311,15 +311,17 @@ def _plan(stmt) -> str:
 
 @pytest.mark.parametrize("spec", [CADET_SPEC, GRADE_SPEC], ids=["cadets", "grades"])
 def test_deep_page_of_every_allowed_sort_is_read_through_an_index(app, spec):
-    """Page 1,900 of 50 in each sort and direction walks an index; no Seq Scan + Sort of the table.
+    """Page 1,900 of 50 in each sort and direction: its keys (the select the page joins its rows to)
+    walk an index; no Seq Scan + Sort of the table. A grade sort's keys are an index-only scan of
+    grades, through the partial index of the list's archived state.
 
     On a small test table the planner would rightly prefer a sequential scan, so sequential scans
     and explicit sorts are priced out: a plan that still needs a Sort has no index to follow.
     """
     if not is_postgres():
         pytest.skip("EXPLAIN plans are PostgreSQL's")
-    from blueprints.core.reads import apply_filters, order_clauses
-    from blueprints.core.reads.cadets import _with_default_archived
+    from blueprints.core.reads import _page_keys
+    from blueprints.core.reads.cadets import _id_base, _sorted_on_grades
 
     seed(30, 0, seed_value=5)
     db.session.execute(text("ANALYZE cadets"))
@@ -332,9 +334,9 @@ def test_deep_page_of_every_allowed_sort_is_read_through_an_index(app, spec):
     for sort in set(spec.sorts) - unindexed:
         for desc in (False, True):
             state = ListState(spec, page=1900, per_page=50, sort=sort, desc=desc)
-            stmt = apply_filters(_with_default_archived(state), state).order_by(*order_clauses(state))
-            plan = _plan(stmt.offset(state.offset).limit(state.per_page))
-            if _sorts(plan) or "Seq Scan" in plan:
+            plan = _plan(_page_keys(_id_base(state), state, state.page, None))
+            only = "Index Only Scan" in plan and "_active on grades" in plan and "cadets" not in plan
+            if _sorts(plan) or "Seq Scan" in plan or (_sorted_on_grades(state) and not only):
                 bad.append(f"{sort} {'desc' if desc else 'asc'}:\n{plan}")
     db.session.rollback()
     assert not bad, "\n\n".join(bad)

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from blueprints.core.audit import record_audit
 from blueprints.core.cache import clear_attendance
 from blueprints.core.clock import unit_today
-from blueprints.core.database import analyzed_after
+from blueprints.core.database import analyzed_after, insert_many
 from blueprints.core.errors import AppError, NotFound, ValidationError
 from blueprints.core.operations import apply_changes, conflict_insert, get_or_404, lock_grade_rows, unit_of_work
 from blueprints.core.operations.notifications import notify_absent
@@ -136,7 +136,7 @@ def _upsert(session, day_id: int, statuses: Mapping[int, str], existing: dict[in
     changed = {c: s for c, s in statuses.items() if c in existing and existing[c] != s and c not in keep_existing}
     if new:
         insert = conflict_insert(AttendanceRecord)
-        session.execute(insert.on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
+        insert_many(session, insert.on_conflict_do_nothing(index_elements=["training_day_id", "cadet_id"]), new)
     updated = 0
     if on_conflict == "update" and changed:
         for status in set(changed.values()):

@@ -27,13 +27,14 @@ from models import db
 ESTIMATE_CAP = 10_000
 
 
-def order_clauses(state: ListState, *, reverse: bool = False) -> list:
+def order_clauses(state: ListState, *, reverse: bool = False, columns: list | None = None) -> list:
     """The chosen sort, then the primary key as tie-breaker, all in one direction (index-friendly).
 
     NULLs come last ascending and first descending (the largest value) in both databases, as
-    PostgreSQL's indexes order them, so a keyset cursor can say where a NULL row stands.
+    PostgreSQL's indexes order them, so a keyset cursor can say where a NULL row stands. columns:
+    the same order in other columns (seek_columns: the sort's own table's key as tie-breaker).
     """
-    columns = (*state.spec.sorts[state.sort], state.spec.pk)
+    columns = columns or (*state.spec.sorts[state.sort], state.spec.pk)
     desc = state.desc != reverse
     return [c.desc().nulls_first() if desc else c.asc().nulls_last() for c in columns]
 
@@ -52,8 +53,11 @@ def seek_columns(state: ListState) -> list:
     return [*columns, tie]
 
 
-def apply_filters(stmt: Select, state: ListState) -> Select:
+def apply_filters(stmt: Select, state: ListState, *, skip: tuple[str, ...] = ()) -> Select:
+    """The state's filters and search as WHERE clauses (but those in `skip`, which the caller applied)."""
     for name, value in state.filters:
+        if name in skip:
+            continue
         clause = state.spec.filters[name].clause(value)
         if clause is not None:
             stmt = stmt.where(clause)
@@ -87,9 +91,10 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     returns empty data with the right total. count_base: a cheaper select with the same rows to count
     (e.g. without a one-to-one join). kept_total: the exact total as a scalar select of a maintained
     count (e.g. CadetTotal), in place of counting the rows. id_base: a select of primary keys only,
-    with the same rows: the page's keys are found first (an index scan that skips OFFSET rows
-    cheaply), then only those rows are joined and fetched ("deferred join"), so deep pages cost
-    about what page 1 costs.
+    labelled as the primary key, with the same rows and the state's filters already applied: the
+    page's keys are found first (an index-only scan that skips OFFSET rows without reading the table),
+    then only those rows are joined and fetched ("deferred join"). With a kept total, a page past the
+    middle walks from the far end (_page_keys).
 
     An exact total rides in the page's own statement as a scalar subquery (evaluated once), so a
     page costs one round trip; only an empty page needs a second statement to learn the total.
@@ -108,7 +113,7 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
         total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
     if state.cursor and state.cursor.startswith("id:"):
         state = _anchored(stmt, state)
-    keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base, compiled_as)
+    keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base, kept_total, compiled_as)
     cursors = None
     if state.cursor is not None:
         keys, rows, cursors = _cursors(state, keys, rows)
@@ -118,7 +123,7 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     walking = state.after is not None or state.cursor is not None
     if clamp_page and total and state.offset >= total and not estimated and not walking:
         page = (total - 1) // state.per_page + 1
-        keys, rows = _page_rows(stmt, state, page, total_sql, id_base, compiled_as)
+        keys, rows = _page_rows(stmt, state, page, total_sql, id_base, kept_total, compiled_as)
     if total_sql is not None:
         keys, rows = keys[:-1], [row[:-1] for row in rows]
     data = (shape or _dicts)(keys, rows)
@@ -143,27 +148,67 @@ def _count_sql(counted: Select) -> ScalarSelect:
 _TOTAL = "_total_rows"
 
 
-def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelect | None,
-               id_base: Select | None, compiled_as: Hashable | None = None) -> tuple[list[str], list[tuple]]:
+def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelect | None, id_base: Select | None,
+               kept_total: ScalarSelect | None = None,
+               compiled_as: Hashable | None = None) -> tuple[list[str], list[tuple]]:
     """The column names and the page's rows (the total last in each when `total_sql` is given), in list order."""
+    query = stmt if total_sql is None else stmt.add_columns(total_sql.label(_TOTAL))
+    numbered = state.after is None and state.cursor is None and id_base is not None
+    far = _far_total(state, page, kept_total if kept_total is total_sql else None) if numbered else None
 
-    def build() -> Select:
-        query = stmt if total_sql is None else stmt.add_columns(total_sql.label(_TOTAL))
+    def build(far_total: int | None) -> Select:
         if state.after is not None:
             return query.where(state.spec.pk > state.after).order_by(state.spec.pk).limit(state.per_page)
         if state.cursor is not None:
             return _seek_page(query, state, id_base)
         if id_base is not None:
-            keys = (apply_filters(id_base, state).order_by(*order_clauses(state))
-                    .offset((page - 1) * state.per_page).limit(state.per_page).subquery())
-            return query.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
+            return _deferred(query, state, _page_keys(id_base, state, page, far_total))
         return query.order_by(*order_clauses(state)).offset((page - 1) * state.per_page).limit(state.per_page)
 
-    # The seek values (from the cursor, or from the anchor row the database gave) are part of the SQL.
-    key = None if compiled_as is None else (compiled_as, state.spec.name, state.cache_args(), state.search, state.seek,
-                                             page)
-    keys, rows = compiled.run(key, build)
+    def run(far_total: int | None) -> tuple[list[str], list]:
+        # The seek values (from the cursor, or from the anchor row) and the far-end total are part of the SQL.
+        key = None if compiled_as is None else (compiled_as, state.spec.name, state.cache_args(), state.search,
+                                                 state.seek, page, far_total)
+        return compiled.run(key, lambda: build(far_total))
+
+    keys, rows = run(far)
+    if far is not None and (rows[0][-1] if rows else db.session.scalar(select(total_sql))) != far:
+        keys, rows = run(None)  # rows were added or archived since the look at the total: count from the front
     return keys, rows[::-1] if state.backward else rows
+
+
+def _deferred(stmt: Select, state: ListState, keys: Select) -> Select:
+    """The page's full rows for its keys (found first, alone), in list order."""
+    keys = keys.subquery()
+    return stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order_clauses(state))
+
+
+DEEP_ROWS = 5_000  # from this offset on, a numbered page asks the kept total first (one tiny statement)
+
+
+def _far_total(state: ListState, page: int, kept_total: ScalarSelect | None) -> int | None:
+    """The list's total when page `page` is nearer its end than its start (then it is counted from
+    the end: page 1,900 of 2,000 skips 5,000 index entries, not 94,950); None otherwise."""
+    offset = (page - 1) * state.per_page
+    if kept_total is None or offset < DEEP_ROWS:
+        return None
+    total = db.session.scalar(select(kept_total)) or 0
+    return total if offset < total and 2 * offset + state.per_page > total else None
+
+
+def _page_keys(id_base: Select, state: ListState, page: int, far_total: int | None) -> Select:
+    """The keys of a numbered page, in the sort's own index order: OFFSET over that index alone.
+
+    With far_total, the same keys counted back from the end of a list of that many rows. They are
+    exactly the forward page's only if the list still has that many rows when the page is read:
+    _page_rows compares the page statement's own total and counts from the front if it moved.
+    """
+    columns = seek_columns(state)
+    offset, size = (page - 1) * state.per_page, state.per_page
+    if far_total is None:
+        return id_base.order_by(*order_clauses(state, columns=columns)).offset(offset).limit(size)
+    return (id_base.order_by(*order_clauses(state, reverse=True, columns=columns))
+            .offset(max(far_total - offset - size, 0)).limit(min(size, far_total - offset)))
 
 
 _SEEK = "_seek_"
@@ -174,12 +219,14 @@ def _seek_page(stmt: Select, state: ListState, id_base: Select | None) -> Select
     Its seek values ride along as labelled columns, to sign the next cursors with."""
     order = order_clauses(state, reverse=state.backward)
     columns = seek_columns(state)
-    base = apply_filters(id_base, state) if id_base is not None else stmt
+    base = id_base if id_base is not None else stmt
     if state.seek == (_PAST_END,):
         base = base.where(false())
     elif state.seek is not None:
         base = base.where(keyset.seek(columns, state.seek, greater=state.desc == state.backward))
-    base = base.order_by(*order).limit(state.per_page)
+    # The keys in the sort's own table's order (equal to `order` through the join), so its index serves.
+    keys_order = order_clauses(state, reverse=state.backward, columns=columns) if id_base is not None else order
+    base = base.order_by(*keys_order).limit(state.per_page)
     if id_base is not None:
         keys = base.subquery()
         base = stmt.join(keys, keys.c[state.spec.pk.key] == state.spec.pk).order_by(*order)

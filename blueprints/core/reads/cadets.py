@@ -14,7 +14,7 @@ from blueprints.core.clock import unit_today
 from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
-from blueprints.core.reads import apply_filters, compiled, fetch_page, order_clauses
+from blueprints.core.reads import apply_filters, compiled, fetch_page, order_clauses, seek_columns
 from blueprints.core.reads.distinct import loose_distinct
 from grading import badge, is_held_sql
 from models import (
@@ -192,11 +192,25 @@ def _kept_total(state: ListState):
 
 
 def _id_base(state: ListState):
-    """The page's cadet ids alone, joined to grades only when the sort or a filter needs it."""
-    ids = select(Cadet.id)
-    if _needs_grades(state, for_sort=True):
-        ids = ids.join(Grade, Grade.cadet_id == Cadet.id)
-    return _with_default_archived(state, ids)
+    """The page's cadet ids alone, filtered, from the table the sort is on: cadets, or (sorted by a
+    grade) grades with its own copy of the archived flag, joined to cadets only for a cadet filter.
+    So a grade sort's ids come from one partial index of grades (models._archived_pair)."""
+    if not _sorted_on_grades(state):
+        ids = select(Cadet.id)
+        if _needs_grades(state, for_sort=False):
+            ids = ids.join(Grade, Grade.cadet_id == Cadet.id)
+        return apply_filters(_with_default_archived(state, ids), state)
+    ids = select(Grade.cadet_id.label("id"))
+    if state.search or any(name not in ("archived", *GRADE_ONLY_FILTERS) for name, _ in state.filters):
+        ids = ids.join(Cadet, Cadet.id == Grade.cadet_id)
+    archived = state.filter_dict.get("archived", "active")
+    if archived != "all":
+        ids = ids.where(Grade.is_archived.is_(archived in ("archived", "true")))
+    return apply_filters(ids, state, skip=("archived",))
+
+
+def _sorted_on_grades(state: ListState) -> bool:
+    return all(getattr(c, "table", None) is Grade.__table__ for c in state.spec.sorts[state.sort])
 
 
 def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]:
@@ -215,7 +229,7 @@ def fetch_cadets(state: ListState, clamp_page: bool, compiled_as: str | None = "
 def matching_cadet_ids(state: ListState, limit: int) -> list[int]:
     """Ids of the cadets a list view's filters and search match (for "select all N matching"), in
     list order, at most `limit` of them (ask for one more than allowed to detect too many)."""
-    stmt = apply_filters(_id_base(state), state).order_by(*order_clauses(state)).limit(limit)
+    stmt = _id_base(state).order_by(*order_clauses(state, columns=seek_columns(state))).limit(limit)
     return list(db.session.scalars(stmt))
 
 
