@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from blueprints.core import cache
+from blueprints.core import cache, cache_stats
 from blueprints.core.liststate import ListState
 from blueprints.core.operations.attendance import bulk_attendance
 from blueprints.core.operations.cadets import archive_cadets, update_cadet
@@ -43,7 +43,7 @@ def _state(spec, **kwargs) -> ListState:
 
 
 def _hits(domain: str) -> tuple[int, int]:
-    found = cache.stats().get(domain, {})
+    found = cache_stats.stats().get(domain, {})
     return found.get("hit", 0), found.get("miss", 0)
 
 
@@ -185,10 +185,10 @@ def test_unreachable_redis_is_a_miss_not_an_error(app, admin):
     cid = make_cadet(admin, last_name="Reachable")
     with _other_app(app, REDIS_URL=DEAD_REDIS, REDIS_SOCKET_TIMEOUT=0.1) as broken:
         with broken.app_context():
-            errors0 = cache.stats().get("cadets", {}).get("error", 0)
+            errors0 = cache_stats.stats().get("cadets", {}).get("error", 0)
             page = list_cadets(_state(CADET_SPEC))
             assert [r["id"] for r in page["data"]] == [cid]
-            assert cache.stats()["cadets"]["error"] == errors0 + 1
+            assert cache_stats.stats()["cadets"]["error"] == errors0 + 1
             # Writes still commit; the failed clear is remembered, reads keep coming from the database.
             update_cadet(db.session.merge(admin), cid, {"last_name": "StillFresh"})
             assert cache._pending_clears >= {"cadets"}

@@ -5,8 +5,9 @@ those generations and the value in one round trip (the backend's get_many: one M
 is a miss. Clearing a domain is one `inc` (INCR), so bulk writes clear exactly like single ones and
 every process sees it at once. Every entry, counter and lock goes through the backend Flask-Caching
 built from the app's config (cache_store: Redis with REDIS_URL, else in-process; plain JSON entries in
-both, never pickle; an unreadable entry is an error and a miss). The hit/miss counters are metrics
-and use the app's own Redis client (extensions.redis_handle), as monitoring and rate limits do.
+both, never pickle; an unreadable entry is an error and a miss). Beside it: cache_stats.py counts hits
+and misses (on the app's own Redis client, as monitoring and rate limits do), cache_maintenance.py is
+the thread that flushes those counts and applies the outbox's recorded clears (outbox.py) each second.
 
 Each cached read is declared once as a `Read` (its name and the domains it depends on); the API's
 response cache and the pages' table cache derive their entries from it, so they cannot disagree
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import redis
 from flask import Flask, current_app, g
 from flask_caching.backends.base import BaseCache
 
-from blueprints.core import cache_store, replicas
+from blueprints.core import cache_stats, cache_store, replicas
 from blueprints.core.cache_entry import Entry
 from blueprints.core.cache_store import UNREADABLE
 from blueprints.core.extensions import cache, redis_handle
@@ -43,13 +42,7 @@ TTL_SECONDS = {"cadets": 300, "grades": 300, "training_days": 600, "settings": 1
 _LOCK_SECONDS = 10
 _WAIT_FOR_BUILDER = 2.0
 
-_FLUSH_SECONDS = 1.0
-_unflushed: dict[tuple[str, str], int] = {}  # counts not yet added to Redis (all of them when embedded)
-_local_lock = threading.Lock()
-_flushing = threading.Lock()  # one stats flush at a time, and none while stats() reads
 _pending_clears: set[str] = set()  # domains we failed to clear while Redis was unreachable
-_MAINTENANCE = "muster_cache_maintenance_pid"  # app.extensions key: the pid whose thread serves that app
-_every_second: list[Callable[[], object]] = []  # more maintenance (outbox.py applies the recorded clears)
 DEFERRED_CLEARS = "muster_deferred_clears"  # session.info key: the clears of the open write (outbox.py)
 
 
@@ -109,10 +102,6 @@ def generation_client() -> redis.Redis | None:
     return getattr(cache.cache, "_write_client", None)
 
 
-def _stats_key(prefix: str | None = None) -> str:
-    return f"{_prefix() if prefix is None else prefix}:stats:cache"
-
-
 def make_key(name: str, args: Any) -> str:
     """The entry's key as the backend stores it (in Redis: what redis-cli shows)."""
     return cache_store.stored_prefix(current_app.config) + _data_key(name, args)
@@ -121,112 +110,6 @@ def make_key(name: str, args: Any) -> str:
 def _data_key(name: str, args: Any) -> str:
     digest = hashlib.sha256(repr(args).encode()).hexdigest()[:32]
     return f"data:{name}:{digest}"
-
-
-# --- counters ---------------------------------------------------------------------------------
-
-
-def _count(outcome: str, domain: str) -> None:
-    """Count a hit, miss or error for the domain. Counted in memory and added to Redis once a second
-    by a background thread, so counting costs no round trip; every process adds to one total."""
-    g.setdefault("cache_events", []).append(outcome)
-    _tally(current_app._get_current_object(), _prefix(), outcome, (domain,))
-
-
-def _tally(app: Flask, prefix: str, outcome: str, domains: Iterable[str]) -> None:
-    with _local_lock:
-        for domain in domains:
-            slot = (_stats_key(prefix), f"{outcome}:{domain}")
-            _unflushed[slot] = _unflushed.get(slot, 0) + 1
-    if app.extensions.get(_MAINTENANCE) != os.getpid():
-        _start_maintenance(app)
-
-
-def _start_maintenance(app: Flask) -> None:
-    """A daemon thread per app and process (a forked worker starts its own): once a second it adds
-    the counts to Redis and applies the clears that failed while Redis was unreachable."""
-    with _local_lock:
-        if app.extensions.get(_MAINTENANCE) == os.getpid():
-            return
-        app.extensions[_MAINTENANCE] = os.getpid()
-
-    def run() -> None:
-        while True:
-            time.sleep(_FLUSH_SECONDS)
-            try:
-                with app.app_context():
-                    flush_stats()
-                    for task in _every_second:
-                        task()
-            except Exception as exc:  # never let bookkeeping kill the thread; try again next second
-                log.warning("cache: background maintenance failed: %s", str(exc)[:200])
-
-    threading.Thread(target=run, name="muster-cache-maintenance", daemon=True).start()
-
-
-def every_second(task: Callable[[], object]) -> None:
-    """Run this in each process's maintenance thread, once a second, inside the app's context."""
-    _every_second.append(task)
-
-
-def flush_stats() -> None:
-    """Move this process's counts into Redis (kept in memory when Redis is unset or down)."""
-    with _flushing:
-        _flush_stats()
-
-
-def _flush_stats() -> None:
-    client = redis_handle.client()
-    with _local_lock:
-        if client is None or not _unflushed:
-            return
-        pending = dict(_unflushed)
-        _unflushed.clear()
-    try:
-        pipe = client.pipeline(transaction=False)
-        for (key, field), value in pending.items():
-            pipe.hincrby(key, field, value)
-        pipe.execute()
-    except redis.RedisError:
-        with _local_lock:
-            for slot, value in pending.items():
-                _unflushed[slot] = _unflushed.get(slot, 0) + value
-
-
-def stats() -> dict[str, dict[str, int]]:
-    """Hits, misses and errors per domain, over every process sharing this Redis."""
-    mine = _stats_key()
-    client = redis_handle.client()
-    # Read both halves with no flush in flight: one between them would count its batch in neither.
-    with _flushing:
-        _flush_stats()
-        with _local_lock:
-            raw: dict[str, int] = {field: n for (key, field), n in _unflushed.items() if key == mine}
-        if client is not None:
-            try:
-                for field, value in client.hgetall(mine).items():
-                    key = field.decode()
-                    raw[key] = raw.get(key, 0) + int(value)
-            except redis.RedisError:
-                pass
-    out: dict[str, dict[str, int]] = {}
-    for field, value in raw.items():
-        outcome, _, domain = field.partition(":")
-        out.setdefault(domain, {"hit": 0, "miss": 0, "error": 0})[outcome] = value
-    return out
-
-
-def reset_stats() -> None:
-    mine = _stats_key()
-    with _local_lock:
-        for slot in [slot for slot in _unflushed if slot[0] == mine]:
-            del _unflushed[slot]
-    client = redis_handle.client()
-    if client is not None:
-        try:
-            client.delete(_stats_key())
-        except redis.RedisError:
-            log.warning("cache: could not reset stats, Redis unreachable")
 
 
 # --- generations and clearing -----------------------------------------------------------------
@@ -311,7 +194,7 @@ def current_values(app: Flask, store: BaseCache, entries: list[tuple[Read, Any]]
         return None
     if not all(_current(stored, current) for current, stored in fetched):
         return None
-    _tally(app, app.config["CACHE_KEY_PREFIX"], "hit", [read.domains[0] for read, _ in entries])
+    cache_stats.tally(app, app.config["CACHE_KEY_PREFIX"], "hit", [read.domains[0] for read, _ in entries])
     return [stored.value for _, stored in fetched]
 
 
@@ -383,12 +266,12 @@ def cached(name: str, domains: tuple[str, ...], args: Any, build: Callable[[], T
         gens, stored = _read(key, domains)
     except (redis.RedisError, OSError, ValueError):  # ValueError: a generation that is not a number
         log.warning("cache: read failed for %s, serving from the database", name)
-        _count("error", primary)
+        cache_stats.count("error", primary)
         return build()
     if _current(stored, gens):
-        _count("hit", primary)
+        cache_stats.count("hit", primary)
         return stored.value
-    _count("error" if stored is UNREADABLE else "miss", primary)
+    cache_stats.count("error" if stored is UNREADABLE else "miss", primary)
     return _rebuild(key, domains, ttl, build)
 
 

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
-from blueprints.core import cache, replicas
+from blueprints.core import cache, cache_maintenance, replicas
 from blueprints.core.database import AFTER_COMMIT
 from blueprints.core.extensions import redis_handle
 from models import CacheClear, db, utcnow
@@ -169,4 +169,4 @@ def _applied_key() -> str:
     return f"{_prefix()}:clears:applied"
 
 
-cache.every_second(apply_recorded)
+cache_maintenance.every_second(apply_recorded)

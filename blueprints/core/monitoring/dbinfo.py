@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from blueprints.core import cache, replicas
+from blueprints.core import cache_stats, replicas
 from blueprints.core.database import is_postgres
 from blueprints.core.errors import NotFound, ValidationError
 from blueprints.core.extensions import redis_handle
@@ -200,7 +200,7 @@ def redis_info() -> dict[str, Any]:
 def cache_report() -> dict[str, Any]:
     """Our hit/miss counters per cache domain, and Redis INFO."""
     domains = []
-    for domain, counts in sorted(cache.stats().items()):
+    for domain, counts in sorted(cache_stats.stats().items()):
         lookups = counts["hit"] + counts["miss"]
         domains.append({"domain": domain, "hits": counts["hit"], "misses": counts["miss"], "errors": counts["error"],
                         "hit_ratio": round(counts["hit"] / lookups, 4) if lookups else None})

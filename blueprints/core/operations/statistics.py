@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blueprints.core import cache, replicas
+from blueprints.core import cache_stats, replicas
 from blueprints.core.audit import record_audit
 from blueprints.core.monitoring.report import reset_store
 from blueprints.core.operations import unit_of_work
@@ -15,6 +15,6 @@ def reset_statistics(actor: User) -> bool:
         record_audit(session, actor.id, "performance_stats", "DELETE", None,
                      {"action": "reset performance statistics"})
     cleared = reset_store()
-    cache.reset_stats()
+    cache_stats.reset_stats()
     replicas.reset_reads()
     return cleared
