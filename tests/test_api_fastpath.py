@@ -131,3 +131,27 @@ def test_fast_requests_are_on_the_dashboard_and_in_the_cache_figures(client, adm
     metrics = client.get("/api/metrics?window=5m", headers=plain).json["data"]
     row = next(row for row in metrics["endpoints"] if row["endpoint"] == "GET api.grades_list")
     assert row["requests"] == 5 and row["avg_queries"] < 1
+
+
+def test_a_request_handed_on_hashes_its_token_and_parses_its_list_state_once(client, admin, reached_flask,
+                                                                               monkeypatch):
+    from blueprints.core import auth
+    from blueprints.core.liststate import ListState
+
+    calls = {"hash": 0, "parse": 0}
+    real_hash, real_parse = auth.token_hash, ListState.from_args.__func__
+
+    def counting_hash(token):
+        calls["hash"] += 1
+        return real_hash(token)
+
+    def counting_parse(cls, *args, **kwargs):
+        calls["parse"] += 1
+        return real_parse(cls, *args, **kwargs)
+
+    monkeypatch.setattr(auth, "token_hash", counting_hash)
+    monkeypatch.setattr(ListState, "from_args", classmethod(counting_parse))
+    response = client.get("/api/cadets?limit=7&sort=-student_id", headers=admin["headers"])  # a miss: Flask answers
+    assert response.status_code == 200 and reached_flask == ["/api/cadets"]
+    # The fast path, the view's prefetch, its sign-in and the view itself share one of each.
+    assert calls == {"hash": 1, "parse": 1}

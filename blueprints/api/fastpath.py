@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from flask import Flask
 
 from blueprints.api.listcache import CACHE_CONTROL
-from blueprints.api.responses import list_args_state
+from blueprints.api.responses import environ_list_state
 from blueprints.core import cache, fastpath
-from blueprints.core.auth import TOKEN_READ, bearer_token, token_hash, touch_due, well_formed
+from blueprints.core.auth import TOKEN_READ, sent_token_hash, touch_due
 from blueprints.core.cache import Read
 from blueprints.core.errors import AppError
 from blueprints.core.etags import none_match_hits
@@ -61,15 +61,14 @@ class FastPath(fastpath.FastPath):
 
     def _stored_body(self, route: CachedList, environ: dict) -> tuple[str, bytes] | None:
         """(digest, gzip body) when this request may be answered from the cache as it stands, else None."""
-        token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
-        if not well_formed(token) or not takes_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        hashed = sent_token_hash(environ)  # left in the environ: the view does not hash it again
+        if hashed is None or not takes_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
             return None
         try:
-            state = list_args_state(query_args(environ.get("QUERY_STRING", "")), route.spec)
+            state = environ_list_state(environ, route.spec, query_args(environ.get("QUERY_STRING", "")))
         except (AppError, UnicodeError):
             return None
-        values = cache.current_values(self.app, self.store, [(TOKEN_READ, token_hash(token)),
-                                                             (route.body, state.cache_args())])
+        values = cache.current_values(self.app, self.store, [(TOKEN_READ, hashed), (route.body, state.cache_args())])
         if values is None:
             return None
         user, body = values

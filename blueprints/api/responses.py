@@ -88,8 +88,18 @@ def list_state(spec: ListSpec) -> ListState:
 
     With `after` (the keyset cursor) the walk is always in id order, whatever `sort` says: any other
     order would skip or repeat rows between calls."""
-    return list_args_state(request.args, spec)
+    return environ_list_state(request.environ, spec, request.args)
 
 
-def list_args_state(args: Mapping[str, str], spec: ListSpec) -> ListState:
-    return ListState.from_args(args, spec, strict=True, size_param="limit")
+_LIST_STATE = "muster.list_state"  # WSGI environ key: (spec, state) of the request, parsed once
+
+
+def environ_list_state(environ: dict, spec: ListSpec, args: Mapping[str, str]) -> ListState:
+    """The request's list state, parsed once (by the WSGI fast path, the view's prefetch or the view,
+    whichever comes first); a bad parameter raises each time, as it is not kept."""
+    kept = environ.get(_LIST_STATE)
+    if kept is not None and kept[0] is spec:
+        return kept[1]
+    state = ListState.from_args(args, spec, strict=True, size_param="limit")
+    environ[_LIST_STATE] = (spec, state)
+    return state

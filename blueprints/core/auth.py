@@ -185,9 +185,10 @@ def user_for_token(token: str) -> tuple[User, int] | None:
     The lookup is cached under the "users" domain, which revoking a token or changing a user
     clears, so a warm API request needs no database connection at all.
     """
-    if not well_formed(token):
-        return None
-    hashed = token_hash(token)
+    return _user_for_hash(token_hash(token)) if well_formed(token) else None
+
+
+def _user_for_hash(hashed: str) -> tuple[User, int] | None:
     found = TOKEN_READ.get(hashed, lambda: _resolve_token(hashed))
     if found is None:
         return None
@@ -215,8 +216,17 @@ def well_formed(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX) and len(token) <= 100
 
 
-def _sent_token() -> str:
-    return bearer_token(request.headers.get("Authorization", ""))
+_TOKEN_HASH = "muster.token_hash"  # WSGI environ key: the request's Bearer token, hashed once
+
+
+def sent_token_hash(environ: dict) -> str | None:
+    """The hash of the request's Bearer token when it is well formed, else None. Hashed once per
+    request: the API's WSGI fast path hashes it first and leaves it here for the view when it hands
+    the request on to Flask, and the view's prefetch and its sign-in share it."""
+    if _TOKEN_HASH not in environ:
+        token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+        environ[_TOKEN_HASH] = token_hash(token) if well_formed(token) else None
+    return environ[_TOKEN_HASH]
 
 
 def bearer_token(header: str) -> str:
@@ -227,10 +237,10 @@ def bearer_token(header: str) -> str:
 
 def bearer_user() -> User:
     """The API caller, from the Authorization header; raises Unauthorized (401 JSON)."""
-    token = _sent_token()
-    if not token:
+    if not bearer_token(request.headers.get("Authorization", "")):
         raise Unauthorized("Send a personal API token as 'Authorization: Bearer <token>'.")
-    found = user_for_token(token)
+    hashed = sent_token_hash(request.environ)
+    found = _user_for_hash(hashed) if hashed is not None else None
     if found is None:
         raise Unauthorized("The API token is invalid or revoked.")
     g.api_user, g.api_token_id = found
@@ -244,8 +254,8 @@ def require_role(user: Any, roles: tuple[str, ...]) -> None:
 
 def _prefetch(reads: Callable[..., list] | None, kwargs: dict[str, Any]) -> None:
     """Fetch the token lookup and the view's cached reads in one cache round trip."""
-    token = _sent_token()
-    entries = [(TOKEN_READ, token_hash(token))] if well_formed(token) else []
+    hashed = sent_token_hash(request.environ)
+    entries = [(TOKEN_READ, hashed)] if hashed is not None else []
     if reads is not None:
         try:
             entries += reads(**kwargs)
