@@ -175,6 +175,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
                                "application/javascript", "application/json", "image/svg+xml"],
         "COMPRESS_ALGORITHM": ["zstd", "br", "gzip"],
         "COMPRESS_ALGORITHM_STREAMING": ["zstd", "br", "gzip"],
+        # werkzeug's method for new password hashes. Not read from the environment: production always
+        # hashes with scrypt; only the tests pass a cheap one (tests/conftest.py says why).
+        "PASSWORD_HASH_METHOD": "scrypt",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": name == "production",
