@@ -15,8 +15,11 @@ run: $(STAMP)  ## serve on http://127.0.0.1:$${PORT:-8000} with demo data (SQLit
 	$(BIN)/flask --app app ensure-demo
 	$(BIN)/python app.py
 
+# Test processes (pytest-xdist): 2 on the 2-core CI machine, where PostgreSQL needs the CPU too
+# (3 was no faster); TEST_WORKERS=0 runs in one process. Worksteal: a few tests take a minute or more.
+TEST_WORKERS ?= 2
 test: $(STAMP)  ## PostgreSQL + Redis when DATABASE_URL/TEST_DATABASE_URL and REDIS_URL are set, else SQLite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

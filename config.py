@@ -178,6 +178,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         # a client that prefers zstd or br by q-value gets it, compressed per response.
         "COMPRESS_ALGORITHM": ["gzip", "zstd", "br"],
         "COMPRESS_ALGORITHM_STREAMING": ["gzip", "zstd", "br"],
+        # werkzeug's method for new password hashes. Not read from the environment: production always
+        # hashes with scrypt; only the tests pass a cheap one (tests/conftest.py says why).
+        "PASSWORD_HASH_METHOD": "scrypt",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": name == "production",

@@ -15,14 +15,19 @@ from pathlib import Path
 import pytest
 from flask import request as flask_request
 from flask import request_finished
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from app import create_app
 from config import normalise_database_url
 from models import db
+from tests.isolation import disable_autovacuum, empty_tables, use_worker_databases
 
 _prefixes = itertools.count()
 PASSWORD = "correct-horse-battery"
+
+
+def pytest_configure(config) -> None:
+    use_worker_databases()  # before any test module reads TEST_DATABASE_URL or the replica URLs
 
 
 def _database_url(tmp_path_factory) -> str:
@@ -40,11 +45,15 @@ def _app(tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
         "WTF_CSRF_ENABLED": False,
         "SECRET_KEY": "test-secret-key-not-for-production",
+        # scrypt took half the suite's time (a fresh user per role in most tests); what it protects is
+        # tested once, with the app's own setting (test_auth).
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
     _register_test_routes(app)
     with app.app_context():
         db.drop_all()
         db.create_all()
+        disable_autovacuum()
     return app
 
 
@@ -53,16 +62,6 @@ def _register_test_routes(app) -> None:
     for path in sorted(Path(__file__).parent.glob("routes_*.py")):
         module = importlib.import_module(f"tests.{path.stem}")
         app.register_blueprint(module.bp)
-
-
-def _empty_tables() -> None:
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    else:
-        for name in [*tables, "cadet_totals"]:  # again last: deleting cadets fired its triggers
-            db.session.execute(text(f"DELETE FROM {name}"))
-    db.session.commit()
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +85,7 @@ def app(_app):
     _app.config["CACHE_KEY_PREFIX"] = f"muster-test-{os.getpid()}-{next(_prefixes)}"
     _app.config["MUSTER_CACHE"] = True
     with _app.app_context():
-        _empty_tables()
+        empty_tables()
         yield _app
         db.session.remove()
 

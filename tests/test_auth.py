@@ -12,6 +12,7 @@ from blueprints.core.errors import Conflict, RateLimited, Unauthorized
 from blueprints.core.operations.lockout import LOCKOUT, prune_signin_failures
 from blueprints.core.operations.tokens import issue_token, revoke_token
 from blueprints.core.operations.users import update_user
+from config import load_config
 from models import ApiToken, AuditLog, SignInFailure, db, utcnow
 from tests.conftest import is_postgres
 from tests.factories import PASSWORD, login, make_user
@@ -26,6 +27,20 @@ def test_login_and_logout(client):
     assert client.get("/").status_code == 200
     assert client.post("/logout").status_code == 302
     assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_outside_the_tests_passwords_are_hashed_with_scrypt(app, client):
+    """The tests hash with a cheap method (conftest); the app's own setting, which no environment
+    variable changes, is scrypt, and a user made with it signs in."""
+    setting = load_config({"MUSTER_ENV": "production", "SECRET_KEY": "s" * 32, "PASSWORD_HASH_METHOD": "plain"})
+    assert setting["PASSWORD_HASH_METHOD"] == "scrypt"
+    cheap, app.config["PASSWORD_HASH_METHOD"] = app.config["PASSWORD_HASH_METHOD"], setting["PASSWORD_HASH_METHOD"]
+    try:
+        user = make_user("training_staff")
+        assert user.password_hash.startswith("scrypt:")
+        assert login(client, user).status_code == 302 and client.get("/").status_code == 200
+    finally:
+        app.config["PASSWORD_HASH_METHOD"] = cheap
 
 
 def test_wrong_password_is_refused_without_saying_which_part(client):

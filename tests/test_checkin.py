@@ -157,7 +157,8 @@ def test_scans_after_the_cut_off_count_as_late(client):
     assert cleared.status_code == 303
     another = make_user("cadet")
     assert check_in(another, {"token": token}, now=on_day(day, 23, 59))["status"] == "present"
-    audits = [a.payload for a in db.session.scalars(select(AuditLog).where(AuditLog.table_name == "training_days"))
+    audits = [a.payload for a in db.session.scalars(select(AuditLog).where(AuditLog.table_name == "training_days")
+                                                    .order_by(AuditLog.id))
               if a.payload.get("action") == "set_checkin_cutoff"]
     assert [(a["before"], a["after"]) for a in audits] == [(None, "17:30"), ("17:30", None)]
 

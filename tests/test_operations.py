@@ -200,7 +200,7 @@ def test_every_operation_writes_an_audit_row_with_the_actor(admin):
     for action in actions:
         before = db.session.scalar(select(func.max(AuditLog.id))) or 0
         action()
-        new = list(db.session.scalars(select(AuditLog).where(AuditLog.id > before)))
+        new = list(db.session.scalars(select(AuditLog).where(AuditLog.id > before).order_by(AuditLog.id)))
         assert new, action
         assert new[-1].user_id == admin.id
     assert not any("password" in str(a.payload) and "a-new-long-password" in str(a.payload)

@@ -7,7 +7,9 @@ answering, they fail: CI must not pass by skipping them.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -26,6 +28,18 @@ from tests.factories import make_cadet, make_token, make_user
 REPLICA_URLS = tuple(u.strip() for u in os.environ.get("TEST_DATABASE_REPLICA_URLS", "").split(",") if u.strip())
 pytestmark = [pytest.mark.postgres, pytest.mark.replica,
               pytest.mark.skipif(not REPLICA_URLS, reason="no TEST_DATABASE_REPLICA_URLS: no replica to read from")]
+
+
+@pytest.fixture(autouse=True)
+def _one_replica_test_at_a_time():
+    """Pausing replay (_replay_paused) pauses it for every database on the replica, and a paused replica
+    fails another test's _caught_up: the tests of every xdist worker (and every suite on this machine)
+    that use this replica take turns."""
+    replica = make_url(REPLICA_URLS[0])
+    path = os.path.join(tempfile.gettempdir(), f"muster-replica-{replica.host}-{replica.port}.lock")
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _libpq(url: str) -> str:
@@ -56,6 +70,11 @@ def _caught_up(timeout: float = 15.0) -> None:
 def _replay_paused():
     _caught_up()
     _on_replica("SELECT pg_wal_replay_pause()")
+    # A request, not a stop: while WAL streams in (other xdist workers write) replay may go on a little.
+    deadline = time.monotonic() + 15.0
+    while _on_replica("SELECT pg_get_wal_replay_pause_state()")[0] != "paused":
+        assert time.monotonic() < deadline, "the replica did not pause its replay"
+        time.sleep(0.02)
     try:
         yield
     finally:
@@ -181,6 +200,7 @@ def test_a_cache_fill_on_a_lagging_replica_is_not_stored_under_the_new_generatio
     admin, staff = make_user("admin"), make_user("training_staff")
     staff_token = make_token(staff)
     cadet = make_cadet(admin, first_name="Before")
+    _caught_up()  # made outside a request: no host waits for the replica to replay it
     html = host_b.test_client()
     assert html.post("/login", data={"username": staff.username, "password": PASSWORD}).status_code == 302
     assert b"Before" in html.get("/cadets/").data

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cache, wraps
 from typing import Any, NoReturn
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -113,9 +113,10 @@ def _detached_user(found: dict[str, Any]) -> User:
 
 
 @cache
-def _dummy_hash() -> str:
-    """Checked against when the username is unknown, so timing does not reveal which names exist."""
-    return generate_password_hash(secrets.token_hex(8))
+def _dummy_hash(method: str) -> str:
+    """Checked against when the username is unknown, so timing does not reveal which names exist
+    (hashed by the method real passwords are, so the check costs the same)."""
+    return generate_password_hash(secrets.token_hex(8), method)
 
 
 def normalize_username(name: object) -> str:
@@ -157,7 +158,7 @@ def _refuse_unknown_name(name_key: str, password: str, now) -> NoReturn:
     attempt = count_name_attempt(name_key, now) if name_key else 1
     if attempt is None or attempt > MAX_FAILURES:
         raise RateLimited(_LOCKED)
-    check_password_hash(_dummy_hash(), password)
+    check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
     _fail(attempt, lambda: lock_name(name_key, now), now)
 
 

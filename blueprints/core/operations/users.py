@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -71,7 +72,7 @@ def create_user(actor: User | None, data: Mapping[str, Any]) -> int:
     password = values.pop("password")
     conflict = Conflict("That user already exists.", {"username": ["is already taken"]})
     with unit_of_work(clear_users, conflict=conflict) as session:
-        user = User(**values, password_hash=generate_password_hash(password))
+        user = User(**values, password_hash=hash_password(password))
         user.settings = UserSettings()
         session.add(user)
         session.flush()
@@ -118,12 +119,17 @@ def sign_out(user: User) -> None:
         record_audit(session, user.id, "users", "UPDATE", user.id, {"action": "sign-out"})
 
 
+def hash_password(password: str) -> str:
+    """werkzeug's salted hash of a password, by the app's PASSWORD_HASH_METHOD (scrypt)."""
+    return generate_password_hash(password, current_app.config["PASSWORD_HASH_METHOD"])
+
+
 def reset_password(actor: User, user_id: int, new_password: str, revoke_tokens: bool = True) -> User:
     """An admin sets a new password: the lockout is lifted, the user's sessions end and, unless the admin
     chooses otherwise, their API tokens are revoked; the audit row says which."""
     _check_password(new_password or "", "new_password")
     user = get_or_404(User, user_id, "user")
-    password_hash = generate_password_hash(new_password)  # slow: outside the transaction
+    password_hash = hash_password(new_password)  # slow: outside the transaction
     with unit_of_work(clear_users) as session:  # "users" holds the cached token lookups
         user.password_hash = password_hash
         user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
@@ -141,7 +147,7 @@ def change_password(actor: User, current: str, new_password: str) -> User:
     if not check_password_hash(user.password_hash, current or ""):
         raise ValidationError("The current password is wrong.", {"current_password": ["is not correct"]})
     _check_password(new_password or "", "new_password")
-    password_hash = generate_password_hash(new_password)
+    password_hash = hash_password(new_password)
     with unit_of_work(clear_users) as session:  # the cached signed-in user holds the session version
         user.password_hash = password_hash
         _end_sessions(session, actor.id)
