@@ -342,7 +342,7 @@ def report(args: argparse.Namespace, s: dict, proof: dict, tally: Tally, scaled:
            started: datetime) -> str:
     info = machine()
     lines = [SECTION, "",
-             f"`{' '.join(['python -m bench.drill', *sys.argv[1:]])}` ({'quick; ' if args.quick else ''}"
+             f"`{args.command}` ({'quick; ' if args.quick else ''}"
              "`make drill`, and `make bench` after the lists)"
              f", {started:%Y-%m-%d %H:%M} UTC. Machine: {info['nproc']} CPUs ({info['cpu']}), {info['postgres']}; "
              f"1-minute load average during the load: median {statistics.median(loads or [0]):.1f}, "
@@ -396,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="30 seconds of load")
     parser.add_argument("--no-write-doc", action="store_true", help="print the section, leave docs/ alone")
     args = parser.parse_args(argv)
+    args.command = " ".join(["python -m bench.drill", *(sys.argv[1:] if argv is None else argv)])
     args.seconds = 30 if args.quick else min(args.seconds, 180)
     args.duration = 5
     b = Bench(args, db=DB, redis_url=REDIS)
