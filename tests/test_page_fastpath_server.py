@@ -20,7 +20,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
-from bench.run import sign_in
+from bench.harness import page_headers, sign_in
 from blueprints.core.fastpath import FAST_TIMING
 from tests.conftest import PASSWORD, is_postgres
 from tests.factories import make_cadets, make_user
@@ -42,7 +42,7 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 def _request(url: str, cookie: str, data: dict | None = None) -> tuple[int, dict[str, str], str]:
     body = urllib.parse.urlencode(data).encode() if data is not None else None
-    request = urllib.request.Request(url, data=body, headers={"Cookie": cookie, "Accept-Encoding": "gzip"})
+    request = urllib.request.Request(url, data=body, headers=page_headers(cookie))  # the browser that signed in
     try:
         response = _opener.open(request, timeout=30)
     except urllib.error.HTTPError as exc:
