@@ -19,20 +19,8 @@ from blueprints.core.reads import order_clauses
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from blueprints.core.reads.grades import GRADE_SPEC, list_grades
 from models import REMARKS, Cadet, Grade, db, select_cadets_with_grades
-from tests.conftest import is_postgres
 from tests.factories import make_cadet, make_cadets, make_user
-from tests.test_concurrency import run_together
-from tests.test_list_totals import RUNS, WRITERS, _mixed_job, _some_cadets
-
-
-def flag_mismatches() -> list[tuple[int, bool, bool]]:
-    """(cadet id, cadet's flag, its grades row's flag) wherever the two differ."""
-    db.session.expire_all()
-    rows = db.session.execute(select(Cadet.id, Cadet.is_archived, Grade.is_archived)
-                              .join(Grade, Grade.cadet_id == Cadet.id)
-                              .where(Cadet.is_archived.is_distinct_from(Grade.is_archived))).all()
-    db.session.rollback()
-    return [tuple(r) for r in rows]
+from tests.test_list_totals import _some_cadets, flag_mismatches
 
 
 def test_the_grades_flag_follows_every_kind_of_write(app):
@@ -63,19 +51,6 @@ def test_the_grades_flag_follows_every_kind_of_write(app):
     db.session.commit()
     assert flag_mismatches() == []
     assert db.session.scalar(select(Grade.is_archived).where(Grade.cadet_id == archived)) is True
-
-
-@pytest.mark.postgres
-def test_concurrent_mixed_writers_keep_every_flag_equal(app):
-    if not is_postgres():
-        pytest.skip("concurrent writers are tested against PostgreSQL")
-    admin = make_user("admin")
-    ids = _some_cadets(admin, 24)
-    for run in range(RUNS):
-        results = run_together(app, [_mixed_job(admin.id, ids, run * WRITERS + w) for w in range(WRITERS)])
-        errors = [r for r in results if isinstance(r, Exception)]
-        assert not errors, f"run {run}: {errors[:3]}"
-        assert flag_mismatches() == [], f"run {run}"
 
 
 # --- numbered pages: the same rows as a plain ORDER BY ... OFFSET ------------------------------------

@@ -1,5 +1,6 @@
 """The lists' maintained totals (CadetTotal, kept by triggers) equal count(*) of their lists after
-every kind of cadet write, and after concurrent mixed writers on PostgreSQL."""
+every kind of cadet write, and after concurrent mixed writers on PostgreSQL; so does the archived flag
+copied onto grades (tests/test_deep_pages.py has its single writers)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from blueprints.core.operations.cadets import archive_cadets, import_cadets, res
 from blueprints.core.reads import apply_filters, count_rows
 from blueprints.core.reads.cadets import CADET_SPEC, _count_base, _kept_total
 from blueprints.core.reads.grades import GRADE_SPEC
-from models import Cadet, CadetTotalDelta, db
+from models import Cadet, CadetTotalDelta, Grade, db
 from tests.conftest import is_postgres
 from tests.factories import make_cadet, make_cadets, make_token, make_user
 from tests.test_concurrency import as_user, run_together
@@ -43,6 +44,16 @@ def mismatches() -> list:
             out.append((args, kept, counted))
     db.session.rollback()
     return out
+
+
+def flag_mismatches() -> list[tuple[int, bool, bool]]:
+    """(cadet id, cadet's flag, its grades row's flag) wherever the two differ."""
+    db.session.expire_all()
+    rows = db.session.execute(select(Cadet.id, Cadet.is_archived, Grade.is_archived)
+                              .join(Grade, Grade.cadet_id == Cadet.id)
+                              .where(Cadet.is_archived.is_distinct_from(Grade.is_archived))).all()
+    db.session.rollback()
+    return [tuple(r) for r in rows]
 
 
 def _some_cadets(admin, n: int = 6) -> list[int]:
@@ -137,7 +148,7 @@ def _mixed_job(admin_id: int, ids: list[int], seed: int):
 
 
 @pytest.mark.postgres
-def test_concurrent_mixed_writers_keep_every_total_exact(app):
+def test_concurrent_mixed_writers_keep_every_total_and_grades_flag_exact(app):
     if not is_postgres():
         pytest.skip("concurrent writers are tested against PostgreSQL")
     admin = make_user("admin")
@@ -147,6 +158,7 @@ def test_concurrent_mixed_writers_keep_every_total_exact(app):
         errors = [r for r in results if isinstance(r, Exception)]
         assert not errors, f"run {run}: {errors[:3]}"
         assert mismatches() == [], f"run {run}"
+        assert flag_mismatches() == [], f"run {run}"  # grades.is_archived follows its cadet's (deep pages)
     assert db.session.scalar(select(func.count()).select_from(CadetTotalDelta)) == 0  # every delta folded
 
 
