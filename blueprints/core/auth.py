@@ -33,6 +33,7 @@ from blueprints.core.operations.lockout import (
     prune_now_and_then,
 )
 from blueprints.core.operations.tokens import TOKEN_PREFIX, record_token_use, token_hash
+from blueprints.core.reads import compiled
 from blueprints.core.validation import MAX_ID, is_digits
 from models import ANYONE, ApiToken, User, UserSettings, db, utcnow
 
@@ -169,18 +170,19 @@ def _fail(attempt: int, lock: Callable[[], None], now) -> NoReturn:
     raise Unauthorized("Wrong username or password.")
 
 
-# Built once: SQLAlchemy keeps a statement object's cache key, so a cold API request neither builds
-# this select nor derives its key again (both showed in the profile of a cold list request).
+# Built once and kept compiled (reads/compiled.py): a cold API request neither builds this select nor
+# goes through the ORM's execute to run it (both showed in the profile of a cold list request).
 _TOKEN_USER = (select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
                       ApiToken.id.label("token_id"))
                .join(ApiToken, ApiToken.user_id == User.id)
-               .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None)))
+               .where(ApiToken.token_hash == bindparam("token_hash", ""), ApiToken.revoked_at.is_(None)))
 
 
 def _resolve_token(token_hash: str) -> dict[str, Any] | None:
     with on_primary():  # as _session_user: a token made a moment ago works at once
-        row = db.session.execute(_TOKEN_USER, {"token_hash": token_hash}).first()
-    return dict(row._mapping) if row is not None and row.is_active else None
+        keys, rows = compiled.run("users:token", lambda: _TOKEN_USER, {"token_hash": token_hash})
+    found = dict(zip(keys, rows[0], strict=True)) if rows else None
+    return found if found is not None and found["is_active"] else None
 
 
 def user_for_token(token: str) -> tuple[User, int] | None:
