@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
-from blueprints.api import fastpath
+from blueprints.api import coldpath, fastpath
 from blueprints.core import assets, auth, cache, cli, database, errors, mailer, perf, replicas, security
 from blueprints.core.extensions import compress, csrf, migrate
 from blueprints.core.json_encoder import OrjsonProvider
@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     mailer.init_app(app)
     register_blueprints(app)
     page_fastpath.init_app(app)  # the table pages' twin of the API's; both wrap the finished app's WSGI callable
+    coldpath.init_app(app)  # inside the warm fast path: answers what the cache cannot
     fastpath.init_app(app)
     trust_proxy(app)  # outermost: the fast path, too, sees the client's host and scheme
     return app

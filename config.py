@@ -152,6 +152,8 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "UNIT_TIMEZONE": _timezone(env),
         "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",
         "MUSTER_MONITORING": env.get("MUSTER_MONITORING", "on").strip().lower(),
+        # The API lists' cold path before Flask (blueprints/api/coldpath.py); off: Flask answers every miss.
+        "MUSTER_COLD_PATH": env.get("MUSTER_COLD_PATH", "on").strip().lower() != "off",
         # Flask-Caching: every cache key starts with CACHE_KEY_PREFIX and a colon; entries of a domain with
         # no TTL of its own (cache.TTL_SECONDS) last CACHE_DEFAULT_TIMEOUT seconds. CACHE_TYPE and
         # CACHE_REDIS_URL follow REDIS_URL (blueprints/core/cache_store.py).

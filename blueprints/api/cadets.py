@@ -21,7 +21,7 @@ from models import ADMIN, STAFF
 
 
 @bp.get("/cadets")
-@api_route(*STAFF, prefetch=list_prefetch(CADETS_LIST, CADET_SPEC))
+@api_route(*STAFF, prefetch=list_prefetch(CADETS_LIST, CADET_SPEC, list_cadets))
 def cadets_list(actor) -> Response:
     return list_response(CADETS_LIST, CADET_SPEC, list_cadets)
 

@@ -82,6 +82,6 @@ def init_app(app: Flask) -> None:
     if not fastpath.installable(app):
         return
     routes = {rule: CachedList(f"GET {endpoint}", rule, view.allowed_roles, read.derived("api"), spec)
-              for rule, endpoint, view, (read, spec) in fastpath.marked_routes(app, "cached_list")}
+              for rule, endpoint, view, (read, spec, _) in fastpath.marked_routes(app, "cached_list")}
     if routes:
         app.wsgi_app = FastPath(app, routes)

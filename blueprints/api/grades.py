@@ -42,7 +42,7 @@ def expected_version(body: dict[str, Any]) -> Any:
 
 
 @bp.get("/grades")
-@api_route(*STAFF, prefetch=list_prefetch(GRADES_LIST, GRADE_SPEC))
+@api_route(*STAFF, prefetch=list_prefetch(GRADES_LIST, GRADE_SPEC, list_grades))
 def grades_list(actor) -> Response:
     return list_response(GRADES_LIST, GRADE_SPEC, list_grades)
 

@@ -28,7 +28,7 @@ from blueprints.core.cache import Read
 from blueprints.core.etags import none_match_hits
 from blueprints.core.fastpath import takes_gzip
 from blueprints.core.json_encoder import dumps
-from blueprints.core.liststate import ListSpec
+from blueprints.core.liststate import ListSpec, ListState
 
 CACHE_CONTROL = "private, no-cache"  # per-token data: no shared caches; revalidate with the ETag
 
@@ -45,20 +45,25 @@ def cached_response(read: Read, args: Any, build: Callable[[], Any]) -> Response
     return _serve(digest, body_gz)
 
 
-def list_prefetch(read: Read, spec: ListSpec) -> Callable[[], list]:
+def list_prefetch(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Callable[[], list]:
     """For api_route(prefetch=...): the cached body a list view will serve, fetched with the token."""
 
     def entries() -> list:
         return [(read.derived("api"), list_state(spec).cache_args())]
 
-    entries.cached_list = (read, spec)  # the fast path (fastpath.py) serves this list's stored body
+    # The fast paths (fastpath.py warm, coldpath.py on a miss) serve this list's body before Flask.
+    entries.cached_list = (read, spec, fetch)
     return entries
 
 
 def list_response(read: Read, spec: ListSpec, fetch: Callable[..., dict]) -> Response:
     """A cached list endpoint: parse the list state, serve the cached body or build it with fetch."""
-    state = list_state(spec)
-    return cached_response(read, state.cache_args(), lambda: fetch(state))
+    return _serve(*list_body(read, list_state(spec), fetch))
+
+
+def list_body(read: Read, state: ListState, fetch: Callable[..., dict]) -> tuple[str, bytes]:
+    """(digest, gzip body) of a list state's page: the cached one, or built with fetch and stored."""
+    return read.derived("api").get(state.cache_args(), lambda: _pack(fetch(state)))
 
 
 def _serve(digest: str, body_gz: bytes) -> Response:

@@ -15,7 +15,7 @@ from models import ADMIN, STAFF
 
 
 @bp.get("/training-days")
-@api_route(*STAFF, prefetch=list_prefetch(TRAINING_DAYS_LIST, TRAINING_DAY_SPEC))
+@api_route(*STAFF, prefetch=list_prefetch(TRAINING_DAYS_LIST, TRAINING_DAY_SPEC, list_training_days))
 def training_days_list(actor) -> Response:
     return list_response(TRAINING_DAYS_LIST, TRAINING_DAY_SPEC, list_training_days)
 

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.core.cache import Read, prefetch
@@ -33,6 +33,7 @@ from blueprints.core.operations.lockout import (
     prune_now_and_then,
 )
 from blueprints.core.operations.tokens import TOKEN_PREFIX, record_token_use, token_hash
+from blueprints.core.reads import compiled
 from blueprints.core.validation import MAX_ID, is_digits
 from models import ANYONE, ApiToken, User, UserSettings, db, utcnow
 
@@ -169,15 +170,19 @@ def _fail(attempt: int, lock: Callable[[], None], now) -> NoReturn:
     raise Unauthorized("Wrong username or password.")
 
 
+# Built once and kept compiled (reads/compiled.py): a cold API request neither builds this select nor
+# goes through the ORM's execute to run it (both showed in the profile of a cold list request).
+_TOKEN_USER = (select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
+                      ApiToken.id.label("token_id"))
+               .join(ApiToken, ApiToken.user_id == User.id)
+               .where(ApiToken.token_hash == bindparam("token_hash", ""), ApiToken.revoked_at.is_(None)))
+
+
 def _resolve_token(token_hash: str) -> dict[str, Any] | None:
     with on_primary():  # as _session_user: a token made a moment ago works at once
-        row = db.session.execute(
-            select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
-                   ApiToken.id.label("token_id"))
-            .join(ApiToken, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
-        ).first()
-    return dict(row._mapping) if row is not None and row.is_active else None
+        keys, rows = compiled.run("users:token", lambda: _TOKEN_USER, {"token_hash": token_hash})
+    found = dict(zip(keys, rows[0], strict=True)) if rows else None
+    return found if found is not None and found["is_active"] else None
 
 
 def user_for_token(token: str) -> tuple[User, int] | None:
@@ -189,8 +194,13 @@ def user_for_token(token: str) -> tuple[User, int] | None:
     return _user_for_hash(token_hash(token)) if well_formed(token) else None
 
 
+def token_record(hashed: str) -> dict[str, Any] | None:
+    """The active user of a token hash as plain data (with token_id), cached; records no use (see touch_due)."""
+    return TOKEN_READ.get(hashed, lambda: _resolve_token(hashed))
+
+
 def _user_for_hash(hashed: str) -> tuple[User, int] | None:
-    found = TOKEN_READ.get(hashed, lambda: _resolve_token(hashed))
+    found = token_record(hashed)
     if found is None:
         return None
     found = dict(found)
@@ -281,7 +291,7 @@ def api_route(*roles: str, prefetch: Callable[..., list] | None = None) -> Calla
             return view(actor, *args, **kwargs)
 
         wrapper.allowed_roles = roles or ANYONE
-        wrapper.cached_list = getattr(prefetch, "cached_list", None)  # (Read, ListSpec) for the WSGI fast path
+        wrapper.cached_list = getattr(prefetch, "cached_list", None)  # (Read, ListSpec, fetch): WSGI fast paths
         return wrapper
 
     return decorator

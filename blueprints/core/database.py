@@ -76,10 +76,18 @@ def _session_began(_session, _transaction, connection) -> None:
     code that opens a connection itself (EXPLAIN, ANALYZE) keeps the transaction it asks for."""
     if connection.dialect.name != "postgresql":
         return  # the listener is on the Session class, which every app's session shares
-    if has_request_context() and request.method in _READ_ONLY_METHODS:
+    if (has_request_context() and request.method in _READ_ONLY_METHODS) or g.get(_READ_ONLY_GET, False):
         driver = connection.connection.driver_connection
         if driver is not None and driver.info.transaction_status == 0:  # idle: nothing sent yet
             driver.autocommit = True
+
+
+_READ_ONLY_GET = "_db_read_only_get"  # g flag: a GET served without a request context (the API's cold path)
+
+
+def read_only_get() -> None:
+    """This app context serves a GET outside a request context: its reads run in autocommit, as a GET's do."""
+    setattr(g, _READ_ONLY_GET, True)
 
 
 def _check_in(dbapi_connection, _record) -> None:

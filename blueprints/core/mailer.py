@@ -132,6 +132,11 @@ def init_app(app: Flask) -> None:
             start_sender(app)
 
 
+def sender_started(app: Flask) -> bool:
+    """Is nothing left for the before_request hook to start in this process (no SMTP, or its sender runs)?"""
+    return not app.config.get("SMTP_URL") or app.extensions.get(_SENDER) == os.getpid()
+
+
 def start_sender(app: Flask, interval: float | None = None) -> threading.Thread | None:
     """One daemon sender thread per app and process (a forked worker starts its own)."""
     with _lock:

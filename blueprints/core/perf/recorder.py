@@ -204,6 +204,37 @@ def served_without_flask(config: Any, buffer: Buffer, t0: float, wall: float, en
     return server_timing(req, events)
 
 
+def start_outside_flask(config: Any, buffer: Buffer) -> _Request:
+    """Time a request answered before Flask that runs SQL (the API's cold path): as _start_request."""
+    req = _Request(config["SLOW_QUERY_MS"], 0)
+    _current.set(req)
+    buffer.enter()
+    return req
+
+
+def end_outside_flask(buffer: Buffer) -> _Request | None:
+    """Stop timing it (answered or handed on to Flask, which then times it afresh)."""
+    req = _current.get()
+    _current.set(None)
+    buffer.leave()
+    return req
+
+
+def finish_outside_flask(config: Any, buffer: Buffer, req: _Request, endpoint: str, rule: str,
+                         events: list[str], status: int = 200) -> str:
+    """Record a request answered before Flask with its statements, as _teardown does; returns its
+    Server-Timing, as _end_response does."""
+    end_outside_flask(buffer)
+    req.status = status
+    req.app_ms = (time.perf_counter() - req.t0) * 1000
+    timing = server_timing(req, events)
+    try:
+        finish_request(config, req, buffer, None, endpoint, rule, events)
+    except Exception:  # recording must never fail a request
+        log.exception("perf: could not record a request")
+    return timing
+
+
 def finish_request(config: Any, req: _Request, buffer: Buffer, exc: BaseException | None, endpoint: str,
                    rule: str, events: list[str]) -> None:
     """Summarise the request and add it to the buffer."""

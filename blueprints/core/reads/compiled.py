@@ -35,10 +35,12 @@ _entries: OrderedDict[Hashable, Compiled | None] = OrderedDict()  # None: compil
 _lock = threading.Lock()
 
 
-def run(key: Hashable | None, build: Callable[[], Select | TextClause]) -> tuple[list[str], list]:
-    """The column names and rows of build()'s statement, compiled once per key (None: never kept)."""
+def run(key: Hashable | None, build: Callable[[], Select | TextClause],
+        values: dict[str, Any] | None = None) -> tuple[list[str], list]:
+    """The column names and rows of build()'s statement, compiled once per key (None: never kept).
+    values: named bindparams' values for this run (the statement is built with placeholder values)."""
     if key is None or not is_postgres():
-        return _run_select(build())
+        return _run_select(build(), values)
     with _lock:
         entry = _entries.get(key, _MISSING)
         if entry is not _MISSING:
@@ -48,18 +50,19 @@ def run(key: Hashable | None, build: Callable[[], Select | TextClause]) -> tuple
         entry = _compile(query)
         _remember(key, entry)
         if entry is None:
-            return _run_select(query)
+            return _run_select(query, values)
     if entry is None:
-        return _run_select(build())
-    result = db.session.connection(bind_arguments={"clause": entry.query}).exec_driver_sql(entry.sql, entry.params)
+        return _run_select(build(), values)
+    params = entry.params if values is None else {**entry.params, **values}
+    result = db.session.connection(bind_arguments={"clause": entry.query}).exec_driver_sql(entry.sql, params)
     return list(result.keys()), result.all()
 
 
 _MISSING = object()
 
 
-def _run_select(query: Select | TextClause) -> tuple[list[str], list]:
-    result = db.session.execute(query)
+def _run_select(query: Select | TextClause, values: dict[str, Any] | None = None) -> tuple[list[str], list]:
+    result = db.session.execute(query, values)
     return list(result.keys()), result.all()
 
 
