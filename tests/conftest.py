@@ -138,6 +138,14 @@ def count_queries(app):
     return counting
 
 
+def wsgi_layer(app, kind: type):
+    """The app's WSGI layer of this kind (the fast paths wrap one another in front of Flask)."""
+    layer = app.wsgi_app
+    while not isinstance(layer, kind):
+        layer = layer.next
+    return layer
+
+
 def count_handed_on(fast, monkeypatch) -> list[str]:
     """The paths of the requests this WSGI fast path (core/fastpath.py) hands on to Flask, from now on."""
     calls: list[str] = []

@@ -16,7 +16,7 @@ from blueprints.api.coldpath import ColdPath
 from blueprints.core.operations.tokens import revoke_token
 from blueprints.core.operations.users import update_user
 from models import ApiToken, db
-from tests.conftest import count_handed_on
+from tests.conftest import count_handed_on, wsgi_layer
 from tests.factories import make_cadets, make_token, make_training_day, make_user
 
 PATHS = ["/api/cadets?limit=10", "/api/cadets?limit=10&page=2", "/api/cadets?limit=100",
@@ -29,17 +29,10 @@ _VARYING = {"Date", "Server-Timing"}
 _prefixes = count()
 
 
-def _cold(app) -> ColdPath:
-    handler = app.wsgi_app
-    while not isinstance(handler, ColdPath):
-        handler = handler.next
-    return handler
-
-
 @pytest.fixture
 def reached_flask(app, monkeypatch):
     """The paths of the requests the cold path handed on to Flask."""
-    return count_handed_on(_cold(app), monkeypatch)
+    return count_handed_on(wsgi_layer(app, ColdPath), monkeypatch)
 
 
 @pytest.fixture

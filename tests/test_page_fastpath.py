@@ -25,7 +25,7 @@ from blueprints.core.fastpath import FAST_TIMING
 from blueprints.core.operations import held_days
 from blueprints.pages.fastpath import PageFastPath
 from blueprints.pages.session_check import login_identifier
-from tests.conftest import count_handed_on
+from tests.conftest import count_handed_on, wsgi_layer
 from tests.factories import PASSWORD, make_cadets, make_token, make_user
 
 redis_only = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the fast path is installed only with Redis")
@@ -57,17 +57,10 @@ def _fast(response) -> bool:
     return FAST_TIMING in response.headers.get("Server-Timing", "")
 
 
-def _page_fast_path(app) -> PageFastPath:
-    wrapper = app.wsgi_app  # the API's fast path wraps this one
-    while not isinstance(wrapper, PageFastPath):
-        wrapper = wrapper.next
-    return wrapper
-
-
 @pytest.fixture
 def reached_flask(app, monkeypatch):
     """The paths of the requests the page fast path handed on to Flask."""
-    return count_handed_on(_page_fast_path(app), monkeypatch)
+    return count_handed_on(wsgi_layer(app, PageFastPath), monkeypatch)
 
 
 @pytest.fixture
@@ -264,7 +257,7 @@ def test_sign_out_role_password_and_preferences_take_effect_on_the_next_request(
 
 @redis_only
 def test_the_token_and_the_identifier_are_made_as_flask_wtf_and_flask_login_make_them(app, frozen_tokens):
-    check = _page_fast_path(app).sessions
+    check = wsgi_layer(app, PageFastPath).sessions
     headers = {"User-Agent": "Mozilla/5.0 (é)", "X-Forwarded-For": "10.0.0.1, 10.0.0.2"}
     for extra in ({}, headers, {"X-Forwarded-For": "10.1.1.1"}):
         contextvars.Context().run(_compare_in_a_request, app, check, extra)

@@ -55,17 +55,8 @@ class ColdList:
     fetch: Callable[..., dict]
 
 
-class ColdPath:
+class ColdPath(fastpath.Middleware):
     """Answer the plain list GETs of `routes` (PATH_INFO -> ColdList) that answer() can; hand the rest on."""
-
-    def __init__(self, app: Flask, routes: dict[str, ColdList]) -> None:
-        self.app = app
-        self.next: Callable = app.wsgi_app
-        self.routes = routes
-        self.headers = app.extensions["muster_security_headers"]
-        trusted = app.config.get("TRUSTED_HOSTS")
-        self.trusted_hosts = tuple(trusted) if trusted is not None else None
-        self.buffer = app.extensions.get("muster_perf") if app.config.get("MUSTER_MONITORING") else None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         route = self.routes.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None

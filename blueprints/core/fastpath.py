@@ -30,18 +30,26 @@ _STATUS = {200: "200 OK", 304: "304 Not Modified"}
 FAST_TIMING = 'fastpath;desc="before Flask"'  # in Server-Timing: says which path answered (monitoring on)
 
 
-class FastPath:
-    """Answer the GET requests of `routes` (PATH_INFO -> route) that answer() can; hand the rest on."""
+class Middleware:
+    """A WSGI layer in front of the app for the GET requests of `routes` (PATH_INFO -> route): what it
+    needs to answer one as Flask would (the security headers, the trusted hosts, the monitoring buffer)."""
 
     def __init__(self, app: Flask, routes: dict[str, Any]) -> None:
         self.app = app
         self.next: Callable = app.wsgi_app
         self.routes = routes
-        self.store = cache.store_for(app)
         self.headers = app.extensions["muster_security_headers"]
         trusted = app.config.get("TRUSTED_HOSTS")
-        self.trusted_hosts = tuple(trusted) if trusted is not None else None
+        self.trusted_hosts = tuple(trusted) if trusted is not None else None  # else: Flask's 400
         self.buffer = app.extensions.get("muster_perf") if app.config.get("MUSTER_MONITORING") else None
+
+
+class FastPath(Middleware):
+    """Answer the GET requests of `routes` that answer() can from the cache; hand the rest on."""
+
+    def __init__(self, app: Flask, routes: dict[str, Any]) -> None:
+        super().__init__(app, routes)
+        self.store = cache.store_for(app)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         route = self.routes.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None
