@@ -41,6 +41,9 @@ SWEEP_SECONDS = 60.0  # applied rows are only garbage: deleting them can wait
 PROBE_SECONDS = 60.0  # how often the listener proves it still hears (a half-open TCP connection hears nothing)
 PROBE_WAIT_SECONDS = 3.0  # a probe not heard by then: the listener is deaf, poll every second
 RETRY_SECONDS = 5.0  # between connection attempts while PostgreSQL is away
+# After a probe went unheard, listen again only this much later: polling keeps clears on time meanwhile,
+# and each LISTEN through PgBouncer leaves a server connection that forwards notifications to other clients.
+DEAF_RETRY_SECONDS = 600.0
 _CONNECT_TIMEOUT = 3  # seconds: the attempt runs on the maintenance thread, which also flushes stats
 _WATCH = "muster_outbox_watch"  # app.extensions key
 _inherited: list[Watch] = []  # a forked child's copies of its parent's watches: never closed (the parent's socket)
@@ -140,8 +143,8 @@ class Watch:
                 log.warning("outbox: LISTEN hears nothing (behind PgBouncer's transaction pooling? set "
                             "DATABASE_LISTEN_URL to PostgreSQL itself); polling the outbox every second")
                 self._warned = True
-            self.close()  # and try a fresh connection at the next probe
-            self._retry_at = now + PROBE_SECONDS
+            self.close()  # a half-open connection hears nothing either: a fresh one, later
+            self._retry_at = now + DEAF_RETRY_SECONDS
             return
         if self._probe is None and now >= self._next_probe:
             probe = f"probe:{uuid.uuid4().hex}"
