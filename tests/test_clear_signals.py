@@ -136,7 +136,7 @@ def test_a_listener_that_hears_nothing_is_found_out_and_the_process_polls(app, c
     caplog.set_level(logging.WARNING, logger=outbox_watch.__name__)
     with _process(app, "deaf", DATABASE_LISTEN_URL=deaf) as other, _maintenance_statements(other) as sent:
         watch = outbox_watch.watch_for(other)
-        assert _wait(lambda: any("hears nothing" in r.getMessage() for r in caplog.records), 8)
+        assert _wait(lambda: any("hears nothing" in r.getMessage() for r in caplog.records), 12)
         sent.clear()
         time.sleep(3.5)
         assert not watch.hearing and _polls(sent) >= 3
@@ -150,7 +150,7 @@ def test_a_lost_listener_connection_polls_until_it_hears_again(app):
         backend = watch.backend_pid()
         with db.engine.begin() as conn:
             assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar()
-        assert _wait(lambda: _polls(sent) >= 1, 4)  # the tick that notices polls at once
+        assert _wait(lambda: _polls(sent) >= 1, 6)  # the tick that notices polls at once
         assert _wait(lambda: watch.hearing and watch.backend_pid() != backend, 10)  # back, after catching up
 
 
