@@ -71,6 +71,12 @@ def _polls(sent: list[str]) -> int:
     return sum("FROM cache_clears" in s for s in sent)
 
 
+def _outbox_rows(app) -> int:
+    with db.engine.connect() as conn:  # a fresh snapshot each time
+        return conn.execute(text("SELECT count(*) FROM cache_clears WHERE namespace = :ns"),
+                            {"ns": app.config["CACHE_KEY_PREFIX"]}).scalar()
+
+
 def _wait(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -92,8 +98,28 @@ def test_an_idle_process_sends_the_outbox_no_query_and_a_live_writer_costs_no_po
         time.sleep(4.5)
         assert sent == []  # idle: no statement at all for four ticks
         update_cadet(db.session.get(User, admin.id), cadet, {"first_name": "B"})  # applied by its writer
-        time.sleep(2.5)  # heard, then checked in Redis a tick later: noted as applied
+        time.sleep(2.5)  # heard at the next tick and checked in Redis: noted as applied by its writer
         assert sent == []
+
+
+def test_the_sweep_deletes_applied_rows_only_after_writes(app, monkeypatch):
+    """Rows their writers applied are garbage: swept once a minute (here every 2 s), and only if any
+    row was heard of since the last sweep."""
+    _needs_pg_redis(app)
+    monkeypatch.setattr(outbox_watch, "SWEEP_SECONDS", 2.0)
+    admin = make_user("admin")
+    cadet = make_cadet(admin, first_name="A")
+    with _process(app, "sweep") as other, _maintenance_statements(other) as sent:
+        watch = outbox_watch.watch_for(other)
+        assert _wait(lambda: watch.hearing, 8)
+        time.sleep(2.5)
+        sent.clear()
+        time.sleep(2.5)
+        assert sent == []  # a sweep came due, but nothing was heard: no poll
+        update_cadet(db.session.get(User, admin.id), cadet, {"first_name": "B"})
+        assert _outbox_rows(other) == 1  # applied by its writer, still in the table
+        assert _wait(lambda: _outbox_rows(other) == 0, 5)  # deleted by the next sweep
+        assert _polls(sent) >= 1
 
 
 def test_a_writer_killed_after_commit_has_its_clear_applied_by_a_listening_process(app):

@@ -7,7 +7,8 @@ connection of its own and, on each tick of the cache maintenance, reads what arr
 The writer notes its row as applied in Redis within milliseconds of its commit; a row heard of and still
 not noted a moment later (GRACE_SECONDS) means its writer died or missed Redis, and only then does the
 process poll (outbox.apply_recorded): within a second of the commit, as when every tick polled. A sweep
-once a minute deletes the applied rows (garbage, no staleness) and applies any left over.
+once a minute, if any row was heard of since the last, deletes the applied rows (garbage, no
+staleness) and applies any a poll skipped (SKIP LOCKED) whose locker then failed.
 
 The listener is trusted only once it has heard its own probe: a NOTIFY sent through the app's pool (the
 path writes take) at start and every minute. Until then, and while it is not connected, the process
@@ -62,13 +63,19 @@ class Watch:
         self._warned = False
         self._poll_owed = True  # before trusting what we hear, a poll for what committed before we listened
         self._next_sweep = time.monotonic() + SWEEP_SECONDS
+        self._heard_since_sweep = False  # no row heard of since the last sweep: it would find none
 
     def should_poll(self, namespace: str, applied: Callable[[list[int]], bool]) -> bool:
         """Whether this tick must poll the outbox; `applied(ids)` says whether Redis notes them all as
         applied. Call polled() once the poll has succeeded (until then every tick polls)."""
         now = time.monotonic()
         heard = self._listen(now, namespace)
-        if heard is None or now >= self._next_sweep:
+        self._heard_since_sweep = self._heard_since_sweep or bool(heard)
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_SECONDS
+            if self._heard_since_sweep:  # if this poll fails, the owed poll retries
+                self._poll_owed, self._heard_since_sweep = True, False
+        if heard is None:
             self._poll_owed = True
         if self._poll_owed or not heard:  # a poll sees every row committed before this tick's read
             return self._poll_owed
@@ -84,7 +91,6 @@ class Watch:
     def polled(self) -> None:
         """The poll succeeded: every row committed before it is applied."""
         self._poll_owed = False
-        self._next_sweep = time.monotonic() + SWEEP_SECONDS
 
     def backend_pid(self) -> int | None:
         """The PostgreSQL backend that listens for this process (pg_stat_activity's pid), if connected."""
