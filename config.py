@@ -143,6 +143,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
         "DB_POOL_RECYCLE": _int(env, "DB_POOL_RECYCLE", 1800),
         "DB_PREPARE_THRESHOLD": _prepare_threshold(env),
+        # The connection that LISTENs for cache clears (blueprints/core/outbox_watch.py); none: DATABASE_URL.
+        # Behind PgBouncer's transaction pooling LISTEN hears nothing: give PostgreSQL itself here.
+        "DATABASE_LISTEN_URL": normalise_database_url(env.get("DATABASE_LISTEN_URL", "").strip()) or None,
         # Streaming replicas for GET/HEAD reads (blueprints/core/replicas.py); none: the primary reads.
         "DATABASE_REPLICA_URLS": _urls(env, "DATABASE_REPLICA_URLS"),
         "REPLICA_MAX_LAG_SECONDS": _float(env, "REPLICA_MAX_LAG_SECONDS", 5.0),

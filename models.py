@@ -421,9 +421,9 @@ class SystemSetting(db.Model):
 
 
 class CacheClear(db.Model):
-    """A cache clear that could not reach Redis after its write committed. Any process applies it
-    once Redis answers (blueprints/core/cache.py), so no process serves the stale value for long,
-    even if the writer has exited."""
+    """A cache clear recorded in its write's transaction (blueprints/core/outbox.py). Any process applies
+    one its writer did not (died after commit, Redis away), so no process serves the stale value for
+    long, even if the writer has exited."""
 
     __tablename__ = "cache_clears"
 
@@ -431,6 +431,24 @@ class CacheClear(db.Model):
     namespace: Mapped[str] = mapped_column(String(100))  # the cache key prefix it applies to
     domains: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Each outbox row is announced to every listening process when its transaction commits, whatever
+# becomes of the writer after (blueprints/core/outbox_watch.py): the processes poll the outbox only
+# while a clear is pending, not every second. Payload "<namespace>:<id>". SQLite has no NOTIFY: it polls.
+CACHE_CLEARS_NOTIFY_PG = [
+    """CREATE OR REPLACE FUNCTION cache_clears_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('muster_cache_clears', NEW.namespace || ':' || NEW.id);
+    RETURN NULL;
+END $$""",
+    "CREATE TRIGGER cache_clears_notify AFTER INSERT ON cache_clears "
+    "FOR EACH ROW EXECUTE FUNCTION cache_clears_notify()",
+    # Also under session_replication_role = replica (the seed's bulk load).
+    "ALTER TABLE cache_clears ENABLE ALWAYS TRIGGER cache_clears_notify",
+]
+for _sql in CACHE_CLEARS_NOTIFY_PG:
+    event.listen(CacheClear.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))
 
 
 class CadetTotal(db.Model):

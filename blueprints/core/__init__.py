@@ -5,7 +5,8 @@ It is named core, and sits under blueprints/, because the design card fixes that
 - reads/ and operations/: the read and the write of each domain, file for file (cadets, grades, ...);
 - liststate (one list-state object per table request), cache (plain data by domain, named clearers;
   cache_entry and cache_store: its plain-JSON entries and the two Flask-Caching backends it runs on;
-  cache_stats: its hit counts; cache_maintenance: its once-a-second thread; outbox: its durable clears),
+  cache_stats: its hit counts; cache_maintenance: its once-a-second thread; outbox: its durable clears;
+  outbox_watch: when the outbox needs polling, told by PostgreSQL's LISTEN/NOTIFY),
   fastpath (what the API's and the pages' WSGI fast paths share),
   audit (audit rows), validation, errors, clock, database, extensions, routing (the id converter);
 - auth, lockout, security, idempotency, checkin_codes: who is asking and what they may do;

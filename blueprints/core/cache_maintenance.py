@@ -2,7 +2,8 @@
 
 One daemon thread per app and process (a forked worker starts its own, on its first counted cache
 event). Its tasks are registered with every_second(): the hit/miss counts are added to Redis
-(cache_stats.py) and the cache clears recorded in the outbox are applied (outbox.py).
+(cache_stats.py) and the cache clears recorded in the outbox are applied when one may be pending
+(outbox.py, outbox_watch.py).
 """
 
 from __future__ import annotations

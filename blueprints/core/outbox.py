@@ -4,9 +4,11 @@ A cache clear called while a unit of work is open (operations/__init__.py) is no
 domains are collected, written to the `cache_clears` outbox in the same transaction as the data, and
 right after the commit applied in one Redis call, which also stores the commit's WAL position beside
 each bumped generation and as the acting user's read-your-writes position (replicas.py), and notes the
-outbox row as applied. Once a second every process's cache maintenance applies each outbox row not
-noted as applied (its writer died between commit and Redis, or Redis was away) and deletes the rows.
-So a process killed at any instant after its commit still has its clear applied by every process.
+outbox row as applied. Every process's cache maintenance applies each outbox row not noted as applied
+(its writer died between commit and Redis, or Redis was away) and deletes the rows: within a second or
+two of the commit, as PostgreSQL announces each row when it commits (outbox_watch.py), or by polling
+every second where it cannot (SQLite, a listener not proven to hear). So a process killed at any
+instant after its commit still has its clear applied by every process.
 
 Without Redis the cache is this process's memory and dies with it: clears are applied after the
 commit, with no outbox row.
@@ -24,7 +26,7 @@ from flask import current_app
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
-from blueprints.core import cache, cache_maintenance, replicas
+from blueprints.core import cache, cache_maintenance, outbox_watch, replicas
 from blueprints.core.database import AFTER_COMMIT
 from blueprints.core.extensions import redis_handle
 from models import CacheClear, db, utcnow
@@ -138,7 +140,7 @@ def _stick(client: redis.Redis, user: str, lsn: int) -> None:
 
 def apply_recorded() -> int:
     """Apply every outbox row of this namespace not noted as applied, then delete the rows; returns
-    how many were applied here. Run once a second by each process's cache maintenance."""
+    how many were applied here. Run by each process's cache maintenance when apply_pending() says."""
     client = cache.generation_client()
     if client is None:
         return 0
@@ -161,6 +163,19 @@ def apply_recorded() -> int:
     return len(missed)
 
 
+def apply_pending() -> None:
+    """Each second: poll the outbox if a clear may be pending (outbox_watch.py), else do nothing."""
+    client = cache.generation_client()
+    if client is None:
+        return  # no Redis: no outbox rows are written
+    watch = outbox_watch.watch_for(current_app._get_current_object())
+    if watch is None:
+        apply_recorded()
+    elif watch.should_poll(_prefix(), lambda ids: None not in client.zmscore(_applied_key(), ids)):
+        apply_recorded()
+        watch.polled()
+
+
 def _prefix() -> str:
     return current_app.config["CACHE_KEY_PREFIX"]
 
@@ -169,4 +184,4 @@ def _applied_key() -> str:
     return f"{_prefix()}:clears:applied"
 
 
-cache_maintenance.every_second(apply_recorded)
+cache_maintenance.every_second(apply_pending)
