@@ -146,6 +146,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         # The connection that LISTENs for cache clears (blueprints/core/outbox_watch.py); none: DATABASE_URL.
         # Behind PgBouncer's transaction pooling LISTEN hears nothing: give PostgreSQL itself here.
         "DATABASE_LISTEN_URL": normalise_database_url(env.get("DATABASE_LISTEN_URL", "").strip()) or None,
+        # off: poll the outbox every second as before, holding no listening connection (the test suite's
+        # many short-lived apps, one connection each, would exhaust PostgreSQL's connection slots).
+        "OUTBOX_LISTEN": env.get("OUTBOX_LISTEN", "on").strip().lower() != "off",
         # Streaming replicas for GET/HEAD reads (blueprints/core/replicas.py); none: the primary reads.
         "DATABASE_REPLICA_URLS": _urls(env, "DATABASE_REPLICA_URLS"),
         "REPLICA_MAX_LAG_SECONDS": _float(env, "REPLICA_MAX_LAG_SECONDS", 5.0),

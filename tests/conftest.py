@@ -22,6 +22,9 @@ from config import normalise_database_url
 from models import db
 from tests.isolation import disable_autovacuum, empty_tables, use_worker_databases
 
+# The tests build many apps, and a listening app holds a PostgreSQL connection for the life of the
+# process: only tests/test_clear_signals.py's apps listen (OUTBOX_LISTEN); the rest poll, as before.
+os.environ["OUTBOX_LISTEN"] = "off"
 _prefixes = itertools.count()
 PASSWORD = "correct-horse-battery"
 

@@ -41,7 +41,8 @@ def _process(base, suffix: str, **config) -> Iterator:
     other = create_app({"MUSTER_ENV": "testing", "TESTING": True, "SECRET_KEY": base.config["SECRET_KEY"],
                         "SQLALCHEMY_DATABASE_URI": config.pop("uri", base.config["SQLALCHEMY_DATABASE_URI"]),
                         "REDIS_URL": base.config.get("REDIS_URL"),
-                        "CACHE_KEY_PREFIX": f"{base.config['CACHE_KEY_PREFIX']}-{suffix}", **config})
+                        "CACHE_KEY_PREFIX": f"{base.config['CACHE_KEY_PREFIX']}-{suffix}", "OUTBOX_LISTEN": True,
+                        **config})
     cache_maintenance.ensure_running(other)
     try:
         with other.app_context():

@@ -165,13 +165,14 @@ class Watch:
 
 
 def watch_for(app: Flask) -> Watch | None:
-    """This process's watch of the app's outbox; None on SQLite (no notifications: poll every second)."""
+    """This process's watch of the app's outbox; None on SQLite (no notifications) or with OUTBOX_LISTEN
+    off: then the outbox is polled every second."""
     watch = app.extensions.get(_WATCH)
     if watch is not None and watch.pid == os.getpid():
         return watch
     if watch is not None:
         _inherited.append(watch)  # closing it here would end the parent's connection too
-    if db.engine.dialect.name != "postgresql":
+    if db.engine.dialect.name != "postgresql" or not app.config.get("OUTBOX_LISTEN", True):
         return None
     app.extensions[_WATCH] = watch = Watch(app)
     return watch
