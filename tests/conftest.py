@@ -8,7 +8,7 @@ import itertools
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,25 +118,31 @@ class QueryLog(list):
         return [s for s in self if re.search(pattern, s, re.I)]
 
 
+@contextmanager
+def statements_sent(engine, by_thread: Callable[[], bool]) -> Iterator[QueryLog]:
+    """The statements sent on this engine from now on by the threads `by_thread()` accepts (asked on
+    the sending thread)."""
+    log = QueryLog()
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if by_thread():
+            log.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 @pytest.fixture
 def count_queries(app):
     """Context manager: `with count_queries() as log:` records each statement this thread sends to the
     database (background threads, such as the cache's maintenance, are not the request's)."""
 
-    @contextmanager
     def counting() -> Iterator[QueryLog]:
-        log = QueryLog()
         thread = threading.get_ident()
-
-        def record(conn, cursor, statement, parameters, context, executemany):
-            if threading.get_ident() == thread:
-                log.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            yield log
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
+        return statements_sent(db.engine, lambda: threading.get_ident() == thread)
 
     return counting
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import event, make_url, text
+from sqlalchemy import make_url, text
 
 from app import create_app
 from blueprints.core import cache, cache_maintenance, outbox_watch
 from blueprints.core.operations.cadets import update_cadet
 from models import User, db
+from tests.conftest import statements_sent
 from tests.factories import make_cadet, make_user
 
 MAINTENANCE = "muster-cache-maintenance"  # cache_maintenance's thread name
@@ -52,20 +53,9 @@ def _process(base, suffix: str, **config) -> Iterator:
             db.session.remove()
 
 
-@contextmanager
 def _maintenance_statements(app) -> Iterator[list[str]]:
     """The statements the app's cache maintenance thread sends to its database from now on."""
-    sent: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if threading.current_thread().name == MAINTENANCE:
-            sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    return statements_sent(db.engine, lambda: threading.current_thread().name == MAINTENANCE)
 
 
 def _polls(sent: list[str]) -> int:
