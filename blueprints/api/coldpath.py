@@ -38,7 +38,6 @@ from blueprints.core.errors import AppError
 from blueprints.core.fastpath import query_args, takes_gzip
 from blueprints.core.liststate import ListSpec
 from blueprints.core.mailer import sender_started
-from blueprints.core.operations import held_days
 from blueprints.core.perf.recorder import end_outside_flask, finish_outside_flask, start_outside_flask
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class ColdPath(fastpath.Middleware):
     """Answer the plain list GETs of `routes` (PATH_INFO -> ColdList) that answer() can; hand the rest on."""
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        route = self.routes.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None
+        route = self.route_for(environ)
         if route is None or not self._plain(environ):
             return self.next(environ, start_response)
         found = self.answer(route, environ)
@@ -73,10 +72,7 @@ class ColdPath(fastpath.Middleware):
         """Would Flask's hooks do nothing for this request but what answer() does?"""
         app = self.app
         return (app.config.get("MUSTER_COLD_PATH", True) and "HTTP_IF_NONE_MATCH" not in environ
-                and (self.trusted_hosts is None
-                     or fastpath._host_trusted(environ.get("HTTP_HOST"), self.trusted_hosts))
-                and takes_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")) and held_days.confirmed_today(app)
-                and sender_started(app))
+                and takes_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")) and sender_started(app))
 
     def answer(self, route: ColdList, environ: dict) -> tuple[list[tuple[str, str]], bytes] | None:
         """(headers, gzip body) of the list as the view answers it, or None: Flask answers."""

@@ -43,6 +43,16 @@ class Middleware:
         self.trusted_hosts = tuple(trusted) if trusted is not None else None  # else: Flask's 400
         self.buffer = app.extensions.get("muster_perf") if app.config.get("MUSTER_MONITORING") else None
 
+    def route_for(self, environ: dict) -> Any | None:
+        """The route of a GET this layer may answer: one of its paths, a Host Flask trusts (else Flask's
+        400) and today's held-days check done in this process (else Flask's hook does it); else None."""
+        route = self.routes.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None
+        if (route is None
+                or (self.trusted_hosts is not None and not _host_trusted(environ.get("HTTP_HOST"), self.trusted_hosts))
+                or not held_days.confirmed_today(self.app)):
+            return None
+        return route
+
 
 class FastPath(Middleware):
     """Answer the GET requests of `routes` that answer() can from the cache; hand the rest on."""
@@ -52,10 +62,8 @@ class FastPath(Middleware):
         self.store = cache.store_for(app)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        route = self.routes.get(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None
-        if (route is None or not self.app.config.get("MUSTER_CACHE", True)
-                or (self.trusted_hosts is not None and not _host_trusted(environ.get("HTTP_HOST"), self.trusted_hosts))
-                or not held_days.confirmed_today(self.app)):
+        route = self.route_for(environ) if self.app.config.get("MUSTER_CACHE", True) else None
+        if route is None:
             return self.next(environ, start_response)
         t0, wall = time.perf_counter(), time.time()
         found = self.answer(route, environ)
