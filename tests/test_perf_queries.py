@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -130,10 +131,15 @@ def test_a_connection_the_server_closed_is_replaced_before_use(app, client):
     headers = {"Authorization": f"Bearer {make_token(admin)}"}
     assert client.get("/api/cadets", headers=headers).status_code == 200
     db.session.remove()
+    others = ("FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+              "AND application_name = 'muster'")
     with db.engine.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                          "AND application_name = 'muster'"))
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) {others}"))
+        # pg_terminate_backend only signals: wait until the backends have exited and closed their sockets
+        # (the request right after could otherwise check out one still open, about to die: a 503).
+        deadline = time.monotonic() + 10
+        while conn.execute(text(f"SELECT count(*) {others}")).scalar() and time.monotonic() < deadline:
+            time.sleep(0.02)
     app.config["MUSTER_CACHE"] = False
     for _ in range(3):
         assert client.get("/api/cadets", headers=headers).status_code == 200
