@@ -106,6 +106,16 @@ def _prepare_threshold(env: dict[str, str]) -> int | None:
     return _count(env, "DB_PREPARE_THRESHOLD", 5)
 
 
+def _random_page_cost(env: dict[str, str]) -> float | None:
+    """The planner's random_page_cost for Muster's sessions; "server" keeps the server's own setting."""
+    if env.get("DB_RANDOM_PAGE_COST", "").strip().lower() == "server":
+        return None
+    cost = _float(env, "DB_RANDOM_PAGE_COST", 1.1)
+    if cost <= 0:
+        raise ConfigError(f"DB_RANDOM_PAGE_COST must be a positive number or 'server', got {cost!r}")
+    return cost
+
+
 def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -143,6 +153,11 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
         "DB_POOL_RECYCLE": _int(env, "DB_POOL_RECYCLE", 1800),
         "DB_PREPARE_THRESHOLD": _prepare_threshold(env),
+        # PostgreSQL's default (4) prices a random page as a disk seek. A list's rows are fetched by
+        # primary key after their keys are found (the deferred join); at 100 rows that price made the
+        # planner hash-join a sequential scan of every cadet instead (EXPLAIN ANALYZE, 10k cadets:
+        # 2.0 ms against 0.44 ms). 1.1 is the usual figure for SSDs and a cached working set.
+        "DB_RANDOM_PAGE_COST": _random_page_cost(env),
         # The connection that LISTENs for cache clears (blueprints/core/outbox_watch.py); none: DATABASE_URL.
         # Behind PgBouncer's transaction pooling LISTEN hears nothing: give PostgreSQL itself here.
         "DATABASE_LISTEN_URL": normalise_database_url(env.get("DATABASE_LISTEN_URL", "").strip()) or None,

@@ -29,7 +29,7 @@ from blueprints.core.reads.merits import MERIT_SPEC, list_merits
 from blueprints.core.reads.training import TRAINING_DAY_SPEC, list_training_days
 from blueprints.core.reads.users import USER_SPEC, list_users
 from blueprints.core.seed import seed
-from config import load_config
+from config import ConfigError, load_config
 from models import ApiToken, Cadet, User, UserSettings, db
 from tests.conftest import is_postgres
 from tests.factories import PASSWORD, login, make_token, make_user
@@ -52,6 +52,18 @@ def test_pool_is_sized_to_the_server_threads_with_timeouts():
     assert engine_options(explicit)["pool_size"] == 5
 
 
+def test_random_page_cost_is_sent_unless_the_server_keeps_its_own():
+    url = {"DATABASE_URL": "postgresql://u@db/muster"}
+    assert "-c random_page_cost=1.1" in engine_options(load_config(url))["connect_args"]["options"]
+    assert "random_page_cost=2.0" in engine_options(load_config({**url, "DB_RANDOM_PAGE_COST": "2"}))[
+        "connect_args"]["options"]
+    assert "random_page_cost" not in engine_options(load_config({**url, "DB_RANDOM_PAGE_COST": "server"}))[
+        "connect_args"]["options"]
+    for bad in ("0", "-1", "cheap"):
+        with pytest.raises(ConfigError):
+            load_config({**url, "DB_RANDOM_PAGE_COST": bad})
+
+
 def test_postgres_engine_pool_and_session_settings(app):
     if not is_postgres():
         pytest.skip("connection pool settings apply to PostgreSQL only")
@@ -65,6 +77,8 @@ def test_postgres_engine_pool_and_session_settings(app):
         params = conn.connection.driver_connection.info.get_parameters()
         assert params.get("connect_timeout") == "10"
         assert conn.execute(text("SHOW application_name")).scalar() == "muster"
+        # Sent with each connection, or (behind PgBouncer, which drops startup options) set on the database.
+        assert float(conn.execute(text("SHOW random_page_cost")).scalar()) == app.config["DB_RANDOM_PAGE_COST"]
 
 
 # --- 2-3. no N+1 in the read layer -----------------------------------------------------------
@@ -153,6 +167,8 @@ def test_reads_run_in_autocommit_and_writes_in_one_transaction(app, client):
     headers = {"Authorization": f"Bearer {make_token(admin)}"}
     app.config["MUSTER_CACHE"] = False
     seen: list[tuple[str, bool]] = []
+    # The day's first request recounts the held training days (a write); the test's first in a new database.
+    assert client.get("/api/cadets", headers=headers).status_code == 200
 
     def record(conn, cursor, statement, parameters, context, executemany):
         seen.append((statement.split()[0].upper(), conn.connection.driver_connection.autocommit))

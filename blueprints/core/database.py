@@ -39,7 +39,9 @@ def engine_options(config: dict[str, Any], uri: str | None = None,
     if uri.startswith("sqlite"):
         # One file, many threads: wait for the write lock rather than failing at once.
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    statement_timeout = int(config["DB_STATEMENT_TIMEOUT_MS"])
+    options = f"-c statement_timeout={int(config['DB_STATEMENT_TIMEOUT_MS'])}"
+    if config.get("DB_RANDOM_PAGE_COST") is not None:
+        options += f" -c random_page_cost={float(config['DB_RANDOM_PAGE_COST'])}"
     return {
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
@@ -47,7 +49,7 @@ def engine_options(config: dict[str, Any], uri: str | None = None,
         "pool_recycle": config["DB_POOL_RECYCLE"],
         "connect_args": {
             "connect_timeout": connect_timeout or config["DB_CONNECT_TIMEOUT"],
-            "options": f"-c statement_timeout={statement_timeout}",
+            "options": options,
             "application_name": "muster",
             "prepare_threshold": config.get("DB_PREPARE_THRESHOLD", 5),
         },

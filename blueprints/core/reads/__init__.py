@@ -138,6 +138,25 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     return result
 
 
+def kept_page(state: ListState, compiled_as: Hashable | None,
+              shape: Callable[[list[str], list[tuple]], list]) -> dict[str, Any] | None:
+    """fetch_page's answer for a numbered page near the front of an exactly counted list, from the
+    statement kept for its state (compiled.py) without building any select (building the four selects
+    a cadet list passes fetch_page was 80 us of a 1.5 ms cold request); None: call fetch_page.
+
+    It is the statement fetch_page itself would run for this state (the same key), so the rows and
+    total are the same. An empty page, whose total takes a second statement, goes to fetch_page."""
+    if (compiled_as is None or not state.spec.exact_count or state.after is not None or state.cursor is not None
+            or state.offset >= DEEP_ROWS):
+        return None
+    found = compiled.run_kept(_page_key(compiled_as, state, state.page, None))
+    if found is None or not found[1]:
+        return None
+    keys, rows = found
+    return {"data": shape(keys[:-1], [row[:-1] for row in rows]), "page": state.page, "limit": state.per_page,
+            "total": rows[0][-1]}
+
+
 def _dicts(keys: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -168,14 +187,17 @@ def _page_rows(stmt: Select, state: ListState, page: int, total_sql: ScalarSelec
 
     def run(far_total: int | None) -> tuple[list[str], list]:
         # The seek values (from the cursor, or from the anchor row) and the far-end total are part of the SQL.
-        key = None if compiled_as is None else (compiled_as, state.spec.name, state.cache_args(), state.search,
-                                                 state.seek, page, far_total)
+        key = None if compiled_as is None else _page_key(compiled_as, state, page, far_total)
         return compiled.run(key, lambda: build(far_total))
 
     keys, rows = run(far)
     if far is not None and (rows[0][-1] if rows else db.session.scalar(select(total_sql))) != far:
         keys, rows = run(None)  # rows were added or archived since the look at the total: count from the front
     return keys, rows[::-1] if state.backward else rows
+
+
+def _page_key(compiled_as: Hashable, state: ListState, page: int, far_total: int | None) -> Hashable:
+    return compiled_as, state.spec.name, state.cache_args(), state.search, state.seek, page, far_total
 
 
 def _deferred(stmt: Select, state: ListState, keys: Select) -> Select:

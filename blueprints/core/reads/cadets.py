@@ -14,7 +14,7 @@ from blueprints.core.clock import unit_today
 from blueprints.core.database import is_postgres, use_transaction
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
-from blueprints.core.reads import apply_filters, compiled, fetch_page, order_clauses, seek_columns
+from blueprints.core.reads import apply_filters, compiled, fetch_page, kept_page, order_clauses, seek_columns
 from blueprints.core.reads.distinct import loose_distinct
 from grading import badge, is_held_sql
 from models import (
@@ -221,6 +221,9 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
 def fetch_cadets(state: ListState, clamp_page: bool, compiled_as: str | None = "cadets:list") -> dict[str, Any]:
     """list_cadets on a cache miss. Its statements depend on the list state alone, so they are kept
     compiled per state (reads/compiled.py); compiled_as=None builds them afresh (tests compare)."""
+    kept = kept_page(state, compiled_as, shape_cadet_rows)
+    if kept is not None:
+        return kept
     return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
                       id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows,
                       compiled_as=compiled_as)
