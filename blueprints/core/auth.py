@@ -88,17 +88,19 @@ def session_user_valid(found: dict[str, Any] | None, version: int) -> bool:
     return found is not None and bool(found["is_active"]) and found["session_version"] == version
 
 
+# Built once and kept compiled, as _TOKEN_USER below: every signed-in page asks it on a cache miss.
+_SESSION_USER = (select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id,
+                        User.session_version, UserSettings.page_size, UserSettings.dark_mode,
+                        UserSettings.compact_mode, UserSettings.email_notifications)
+                 .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == bindparam("user_id", 0)))
+
+
 def _session_user(user_id: int) -> dict[str, Any] | None:
     """What a signed-in page needs of its user, as plain data (never the password hash). Read on
     the primary: who is asking decides which replica may answer the rest of the request."""
     with on_primary():
-        row = db.session.execute(
-            select(User.id, User.username, User.email, User.role, User.is_active, User.cadet_id, User.session_version,
-                   UserSettings.page_size, UserSettings.dark_mode, UserSettings.compact_mode,
-                   UserSettings.email_notifications)
-            .outerjoin(UserSettings, UserSettings.user_id == User.id).where(User.id == user_id)
-        ).first()
-    return dict(row._mapping) if row is not None else None
+        keys, rows = compiled.run("users:session", lambda: _SESSION_USER, {"user_id": user_id})
+    return dict(zip(keys, rows[0], strict=True)) if rows else None
 
 
 def _detached_user(found: dict[str, Any]) -> User:
