@@ -1,4 +1,7 @@
-"""Tables, constraints and the unexecuted selects the read layer runs.
+"""The schema: tables, constraints, indexes and the vocabulary their columns take.
+
+The triggers that keep derived rows exact are in triggers.py; the selects the read layer starts
+from are in blueprints/core/reads/selects.py.
 
 Grade components are maintained columns recomputed in SQL (see grading.py), so
 lists can sort and filter by final grade with an index instead of computing it per row.
@@ -26,17 +29,17 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    Select,
     String,
     Text,
     Time,
     TypeDecorator,
     UniqueConstraint,
     event,
-    select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+import triggers
 
 ADMIN_ROLE, STAFF_ROLE, CADET_ROLE = "admin", "training_staff", "cadet"
 ROLES = (ADMIN_ROLE, STAFF_ROLE, CADET_ROLE)
@@ -297,7 +300,7 @@ class Grade(db.Model):
     transmuted_grade: Mapped[float | None] = mapped_column(Float, default=5.0)
     remarks: Mapped[str] = mapped_column(String(12), default="Failed")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    # A copy of cadets.is_archived, kept equal by triggers (GRADES_ARCHIVED_PG), so the archived
+    # A copy of cadets.is_archived, kept equal by triggers (triggers.GRADES_ARCHIVED_PG), so the archived
     # filter and a grade sort meet in one partial index: a numbered page of grades is an index-only
     # scan of grades, with no join to cadets and no sort.
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
@@ -433,27 +436,9 @@ class CacheClear(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Each outbox row is announced to every listening process when its transaction commits, whatever
-# becomes of the writer after (blueprints/core/outbox_watch.py): the processes poll the outbox only
-# while a clear is pending, not every second. Payload "<namespace>:<id>". SQLite has no NOTIFY: it polls.
-CACHE_CLEARS_NOTIFY_PG = [
-    """CREATE OR REPLACE FUNCTION cache_clears_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('muster_cache_clears', NEW.namespace || ':' || NEW.id);
-    RETURN NULL;
-END $$""",
-    "CREATE TRIGGER cache_clears_notify AFTER INSERT ON cache_clears "
-    "FOR EACH ROW EXECUTE FUNCTION cache_clears_notify()",
-    # Also under session_replication_role = replica (the seed's bulk load).
-    "ALTER TABLE cache_clears ENABLE ALWAYS TRIGGER cache_clears_notify",
-]
-for _sql in CACHE_CLEARS_NOTIFY_PG:
-    event.listen(CacheClear.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))
-
-
 class CadetTotal(db.Model):
     """How many cadets share one (archived, company, platoon, status): the lists' common totals, kept
-    exact by database triggers on cadets in the same transaction as every write (CADET_TOTALS_PG).
+    exact by database triggers on cadets in the same transaction as every write (triggers.CADET_TOTALS_PG).
 
     A list filtered by any of these four (or none) sums a few rows of cadet_totals and
     cadet_total_deltas instead of counting cadets. An empty or NULL company/platoon is stored as '':
@@ -490,82 +475,8 @@ class CadetTotalDelta(db.Model):
     n: Mapped[int] = mapped_column(Integer)
 
 
-# Triggers rather than code in the operations: every writer of cadets is covered (operations, the
-# seed, a migration, psql), and the change lands in the writer's own transaction and rolls back
-# with it. PostgreSQL: statement-level triggers with transition tables, one delta row per key per
-# statement. SQLite runs one writer at a time: row triggers update cadet_totals in place.
-_KEY = "is_archived, coalesce(company, ''), coalesce(platoon, ''), status"
-_APPEND = ("INSERT INTO cadet_total_deltas (is_archived, company, platoon, status, n) SELECT k1, k2, k3, k4, sum(d) "
-           "FROM ({rows}) AS x(k1, k2, k3, k4, d) GROUP BY k1, k2, k3, k4 HAVING sum(d) <> 0")
-_NEW, _OLD = f"SELECT {_KEY}, 1 FROM new_rows", f"SELECT {_KEY}, -1 FROM old_rows"
-CADET_TOTALS_PG = [
-    f"""CREATE OR REPLACE FUNCTION cadet_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN {_APPEND.format(rows=_NEW)};
-    ELSIF TG_OP = 'DELETE' THEN {_APPEND.format(rows=_OLD)};
-    ELSE {_APPEND.format(rows=_NEW + " UNION ALL " + _OLD)};
-    END IF;
-    RETURN NULL;
-END $$""",
-    *(f"CREATE TRIGGER cadet_totals_{op.lower()} AFTER {op} ON cadets REFERENCING {ref} "
-      "FOR EACH STATEMENT EXECUTE FUNCTION cadet_totals_apply()"
-      for op, ref in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
-                      ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"))),
-    # Also under session_replication_role = replica (the seed's bulk load, logical replication).
-    *(f"ALTER TABLE cadets ENABLE ALWAYS TRIGGER cadet_totals_{kind}" for kind in ("insert", "delete", "update")),
-]
-_SQLITE_ADD = ("INSERT INTO cadet_totals (is_archived, company, platoon, status, n) VALUES ({r}.is_archived, "
-               "coalesce({r}.company, ''), coalesce({r}.platoon, ''), {r}.status, {d}) "
-               "ON CONFLICT (is_archived, company, platoon, status) DO UPDATE SET n = n + excluded.n;")
-CADET_TOTALS_SQLITE = [
-    f"CREATE TRIGGER cadet_totals_insert AFTER INSERT ON cadets BEGIN {_SQLITE_ADD.format(r='new', d=1)} END",
-    f"CREATE TRIGGER cadet_totals_delete AFTER DELETE ON cadets BEGIN {_SQLITE_ADD.format(r='old', d=-1)} END",
-    "CREATE TRIGGER cadet_totals_update AFTER UPDATE OF is_archived, company, platoon, status ON cadets "
-    f"BEGIN {_SQLITE_ADD.format(r='old', d=-1)} {_SQLITE_ADD.format(r='new', d=1)} END",
-]
 CadetTotal.__table__.add_is_dependent_on(Cadet.__table__)
 CadetTotal.__table__.add_is_dependent_on(CadetTotalDelta.__table__)
-for _sql in CADET_TOTALS_PG:
-    event.listen(CadetTotal.__table__, "after_create", DDL(_sql.replace("%", "%%")).execute_if(dialect="postgresql"))
-for _sql in CADET_TOTALS_SQLITE:
-    event.listen(CadetTotal.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
-
-
-# grades.is_archived follows cadets.is_archived by triggers, like the totals above: every writer
-# (archive, restore, bulk, import, the seed's COPY, psql) is covered, in its own transaction. A
-# cadet statement's trigger copies its rows' flags to their grades rows; a grades insert takes its
-# cadet's flag (a new cadet is active, so that update usually finds nothing to change).
-_FOLLOW = ("UPDATE grades AS g SET is_archived = c.is_archived FROM {rows} "
-           "WHERE g.{key} AND g.is_archived IS DISTINCT FROM c.is_archived")
-GRADES_ARCHIVED_PG = [
-    f"""CREATE OR REPLACE FUNCTION grades_archived_follow() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_TABLE_NAME = 'cadets' THEN {_FOLLOW.format(rows="new_rows AS c", key="cadet_id = c.id")};
-    ELSE {_FOLLOW.format(rows="new_rows AS n JOIN cadets AS c ON c.id = n.cadet_id", key="id = n.id")};
-    END IF;
-    RETURN NULL;
-END $$""",
-    # PostgreSQL allows no column list (UPDATE OF is_archived) on a trigger with a transition table;
-    # the flag test in the UPDATE keeps other cadet edits to one index probe per row.
-    "CREATE TRIGGER grades_archived_cadets AFTER UPDATE ON cadets REFERENCING NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION grades_archived_follow()",
-    "CREATE TRIGGER grades_archived_insert AFTER INSERT ON grades REFERENCING NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION grades_archived_follow()",
-    *(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER grades_archived_{kind}"
-      for table, kind in (("cadets", "cadets"), ("grades", "insert"))),
-]
-GRADES_ARCHIVED_SQLITE = [
-    "CREATE TRIGGER grades_archived_cadets AFTER UPDATE OF is_archived ON cadets BEGIN "
-    "UPDATE grades SET is_archived = new.is_archived WHERE cadet_id = new.id AND is_archived IS NOT new.is_archived; "
-    "END",
-    "CREATE TRIGGER grades_archived_insert AFTER INSERT ON grades "
-    "WHEN (SELECT is_archived FROM cadets WHERE id = new.cadet_id) IS NOT new.is_archived BEGIN "
-    "UPDATE grades SET is_archived = (SELECT is_archived FROM cadets WHERE id = new.cadet_id) WHERE id = new.id; END",
-]
-for _sql in GRADES_ARCHIVED_PG:
-    event.listen(Grade.__table__, "after_create", DDL(_sql.replace("%", "%%")).execute_if(dialect="postgresql"))
-for _sql in GRADES_ARCHIVED_SQLITE:
-    event.listen(Grade.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
 
 
 class ExcuseLetter(db.Model):
@@ -652,118 +563,5 @@ SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": 
 SEMESTERS = ("1st", "2nd", "Summer")
 
 
-# --- unexecuted selects: the read layer adds filters, order, paging and runs them -------------
-
-CADET_LIST_COLUMNS = (
-    Cadet.id,
-    Cadet.student_id,
-    Cadet.first_name,
-    Cadet.last_name,
-    Cadet.middle_name,
-    Cadet.suffix,
-    Cadet.company,
-    Cadet.platoon,
-    Cadet.course,
-    Cadet.year_level,
-    Cadet.status,
-    Cadet.email,
-    Cadet.contact_number,
-    Cadet.is_archived,
-    Cadet.created_at,
-    Cadet.updated_at,
-)
-
-GRADE_COLUMNS = (
-    Grade.attendance_present,
-    Grade.merit_points,
-    Grade.demerit_points,
-    Grade.lifetime_merit_points,
-    Grade.prelim_score,
-    Grade.midterm_score,
-    Grade.final_score,
-    Grade.status.label("grade_status"),
-    Grade.version,
-    Grade.attendance_score,
-    Grade.aptitude_score,
-    Grade.subject_score,
-    Grade.final_grade,
-    Grade.transmuted_grade,
-    Grade.remarks,
-    Grade.updated_at.label("grade_updated_at"),
-)
-
-
-def select_cadets_with_grades() -> Select:
-    """Cadet rows joined to their one grades row, as plain columns (one query, no N+1)."""
-    return select(*CADET_LIST_COLUMNS, *GRADE_COLUMNS).join(Grade, Grade.cadet_id == Cadet.id)
-
-
-def select_merit_logs() -> Select:
-    return select(
-        MeritDemeritLog.id,
-        MeritDemeritLog.cadet_id,
-        MeritDemeritLog.type,
-        MeritDemeritLog.points,
-        MeritDemeritLog.reason,
-        MeritDemeritLog.issued_by_user_id,
-        MeritDemeritLog.issued_by_name,
-        MeritDemeritLog.date_recorded,
-        Cadet.student_id,
-        Cadet.first_name,
-        Cadet.last_name,
-    ).join(Cadet, Cadet.id == MeritDemeritLog.cadet_id)
-
-
-def select_attendance() -> Select:
-    return select(
-        AttendanceRecord.id,
-        AttendanceRecord.training_day_id,
-        AttendanceRecord.cadet_id,
-        AttendanceRecord.status,
-        AttendanceRecord.time_in,
-        AttendanceRecord.time_out,
-        AttendanceRecord.remarks,
-        AttendanceRecord.created_at,
-        *_day_and_cadet_columns(),
-    ).join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id).join(
-        Cadet, Cadet.id == AttendanceRecord.cadet_id
-    )
-
-
-def _day_and_cadet_columns() -> tuple:
-    """What an attendance record's or an excuse letter's row shows of its training day and cadet."""
-    return (TrainingDay.date.label("training_date"), TrainingDay.title.label("training_title"), Cadet.student_id,
-            Cadet.first_name, Cadet.last_name, Cadet.company, Cadet.platoon)
-
-
-def select_audit_logs() -> Select:
-    return select(
-        AuditLog.id,
-        AuditLog.table_name,
-        AuditLog.operation,
-        AuditLog.record_id,
-        AuditLog.user_id,
-        AuditLog.payload,
-        AuditLog.created_at,
-        User.username,
-    ).outerjoin(User, User.id == AuditLog.user_id)
-
-
-def select_excuse_letters() -> Select:
-    return select(
-        ExcuseLetter.id,
-        ExcuseLetter.cadet_id,
-        ExcuseLetter.training_day_id,
-        ExcuseLetter.reason,
-        ExcuseLetter.status,
-        ExcuseLetter.file_name,
-        ExcuseLetter.content_type,
-        ExcuseLetter.file_size,
-        ExcuseLetter.created_at,
-        ExcuseLetter.decided_by_name,
-        ExcuseLetter.decided_at,
-        ExcuseLetter.decision_note,
-        *_day_and_cadet_columns(),
-    ).join(TrainingDay, TrainingDay.id == ExcuseLetter.training_day_id).join(
-        Cadet, Cadet.id == ExcuseLetter.cadet_id
-    )
+# Database triggers keep derived rows and columns exact in every writer's transaction (triggers.py).
+triggers.attach(cadet_totals=CadetTotal.__table__, grades=Grade.__table__, cache_clears=CacheClear.__table__)

@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime
 
-from bench.drill import arrivals, verify_check_ins
+from bench.drill import verify_check_ins
+from bench.drill_people import arrivals
 
 T = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 

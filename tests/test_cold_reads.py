@@ -167,3 +167,34 @@ def test_list_links_carry_each_change(app):
             expected = dict(sorted(expected.items()))
         assert state.params(**changes) == expected, changes
 
+
+
+def test_a_kept_statement_raises_driver_errors_as_sqlalchemy_does(cold):
+    """A kept statement runs on the driver's cursor: its errors still reach the app as SQLAlchemy's
+    (the error handlers map those to 503s), and a lost connection is invalidated, not pooled again."""
+    import psycopg
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    if not is_postgres():
+        pytest.skip("statements are kept on PostgreSQL only")
+    slow = ("test:slow",)
+    db.session.execute(text("SET LOCAL statement_timeout = 50"))  # this transaction only
+    with pytest.raises(OperationalError) as timed_out:
+        compiled.run(slow, lambda: text("SELECT pg_sleep(0.5)"))
+    assert isinstance(timed_out.value.orig, psycopg.errors.QueryCanceled)
+    assert not timed_out.value.connection_invalidated
+    db.session.rollback()
+
+    pid = db.session.connection().connection.driver_connection.info.backend_pid
+    with db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for _ in range(500):  # it only signals: wait until the backend has gone
+            if not other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar():
+                break
+    with pytest.raises(OperationalError) as lost:
+        compiled.run(("test:one",), lambda: text("SELECT 1"))
+    assert lost.value.connection_invalidated
+    db.session.rollback()
+    assert compiled.run(("test:one",), lambda: text("SELECT 1"))[1] == [(1,)]  # on a fresh connection
+    compiled.forget()

@@ -18,7 +18,8 @@ from blueprints.core.operations.cadets import archive_cadets, import_cadets, res
 from blueprints.core.reads import order_clauses
 from blueprints.core.reads.cadets import CADET_SPEC, list_cadets
 from blueprints.core.reads.grades import GRADE_SPEC, list_grades
-from models import REMARKS, Cadet, Grade, db, select_cadets_with_grades
+from blueprints.core.reads.selects import select_cadets_with_grades
+from models import REMARKS, Cadet, Grade, db
 from tests.factories import make_cadet, make_cadets, make_user
 from tests.test_list_totals import _some_cadets, flag_mismatches
 

@@ -41,7 +41,7 @@ def _imports(path: Path, module: str) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    files = [*ROOT.glob("blueprints/**/*.py"), ROOT / "models.py", ROOT / "grading.py"]
+    files = [*ROOT.glob("blueprints/**/*.py"), ROOT / "models.py", ROOT / "grading.py", ROOT / "triggers.py"]
     return {_module_name(f): _imports(f, _module_name(f)) for f in files}
 
 
@@ -67,6 +67,8 @@ def _breaking(rule) -> list[str]:
 RULES = {
     "core imports no blueprint, API or pages module": lambda s, d: _under(s, "blueprints.core") and _under(d, *VIEWS),
     "models and grading import no view module": lambda s, d: s in ("models", "grading") and _under(d, *VIEWS),
+    "triggers (the schema's SQL) import nothing of the app": lambda s, d: s == "triggers"
+    and (d in GRAPH or _under(d, "blueprints")),
     "pages import neither the API nor a page area": lambda s, d: _under(s, "blueprints.pages")
     and (_under(d, "blueprints.api") or _area(d) is not None),
     "the API imports neither pages nor a page area": lambda s, d: _under(s, "blueprints.api")
@@ -91,5 +93,6 @@ def test_the_rules_see_real_imports():
     assert "blueprints.core.perf.store" in GRAPH["blueprints.core.monitoring.report"]
     assert "blueprints.pages.forms.actor" in GRAPH["blueprints.cadets"]
     assert len(GRAPH) > 80
+    assert "triggers" in GRAPH["models"] and "models" in GRAPH["blueprints.core.reads.selects"]
     # Read the other way, "reads import no operation" would catch operations that use reads.
     assert _breaking(lambda s, d: _under(s, "blueprints.core.operations") and _under(d, "blueprints.core.reads"))

@@ -164,7 +164,7 @@ def test_concurrent_mixed_writers_keep_every_total_and_grades_flag_exact(app):
 
 def test_the_lean_page_shaper_builds_the_very_dicts_of_shape_cadet(app):
     from blueprints.core.reads.cadets import shape_cadet, shape_cadet_rows
-    from models import select_cadets_with_grades
+    from blueprints.core.reads.selects import select_cadets_with_grades
 
     admin = make_user("admin")
     make_cadet(admin, middle_name="Reyes", suffix="Jr", company=None)

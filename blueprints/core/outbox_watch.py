@@ -1,7 +1,7 @@
 """When the cache-clear outbox needs a poll: only while a clear is pending somewhere, as PostgreSQL tells.
 
 Each insert into cache_clears sends NOTIFY muster_cache_clears '<namespace>:<id>' from a trigger
-(models.py). PostgreSQL delivers it when the write commits, whatever becomes of the writer after, so a
+(triggers.py). PostgreSQL delivers it when the write commits, whatever becomes of the writer after, so a
 writer killed right after its commit has still told every listening process. Each process listens on a
 connection of its own and, on each tick of the cache maintenance, reads what arrived without waiting.
 The writer notes its row as applied in Redis within milliseconds of its commit; a row heard of and still
@@ -36,7 +36,7 @@ from models import db
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "muster_cache_clears"  # models.CACHE_CLEARS_NOTIFY_PG sends on it
+CHANNEL = "muster_cache_clears"  # triggers.CACHE_CLEARS_NOTIFY_PG sends on it
 GRACE_SECONDS = 0.1  # a live writer notes its row in Redis within milliseconds of its commit
 SWEEP_SECONDS = 60.0  # applied rows are only garbage: deleting them can wait
 PROBE_SECONDS = 60.0  # how often the listener proves it still hears (a half-open TCP connection hears nothing)

@@ -16,7 +16,7 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-# A copy of models.CADET_TOTALS_PG / CADET_TOTALS_SQLITE as they were at this revision.
+# A copy of triggers.CADET_TOTALS_PG / CADET_TOTALS_SQLITE (then in models.py) as they were at this revision.
 _KEY = "is_archived, coalesce(company, ''), coalesce(platoon, ''), status"
 _APPEND = ("INSERT INTO cadet_total_deltas (is_archived, company, platoon, status, n) SELECT k1, k2, k3, k4, sum(d) "
            "FROM ({rows}) AS x(k1, k2, k3, k4, d) GROUP BY k1, k2, k3, k4 HAVING sum(d) <> 0")

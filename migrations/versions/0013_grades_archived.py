@@ -22,7 +22,7 @@ SORTS = {"ix_grades_final_grade": "final_grade", "ix_grades_transmuted_grade": "
 WHERE = {"active": {"postgresql_where": sa.text("is_archived IS false"), "sqlite_where": sa.text("is_archived IS 0")},
          "archived": {"postgresql_where": sa.text("is_archived IS true"), "sqlite_where": sa.text("is_archived IS 1")}}
 
-# A copy of models.GRADES_ARCHIVED_PG / GRADES_ARCHIVED_SQLITE as they were at this revision.
+# A copy of triggers.GRADES_ARCHIVED_PG / GRADES_ARCHIVED_SQLITE (then in models.py) as they were at this revision.
 _FOLLOW = ("UPDATE grades AS g SET is_archived = c.is_archived FROM {rows} "
            "WHERE g.{key} AND g.is_archived IS DISTINCT FROM c.is_archived")
 PG = [

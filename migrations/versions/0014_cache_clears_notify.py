@@ -15,7 +15,7 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
-# A copy of models.CACHE_CLEARS_NOTIFY_PG as it was at this revision.
+# A copy of triggers.CACHE_CLEARS_NOTIFY_PG (then in models.py) as it was at this revision.
 PG = [
     """CREATE OR REPLACE FUNCTION cache_clears_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -11,7 +11,8 @@ from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
 from blueprints.core.reads.cadets import cadet_search
-from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, db, select_attendance
+from blueprints.core.reads.selects import select_attendance
+from models import ATTENDANCE_STATUSES, AttendanceRecord, Cadet, TrainingDay, db
 
 ATTENDANCE_SPEC = ListSpec(
     "attendance",

@@ -13,7 +13,8 @@ from blueprints.core.clock import unit_zone
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
 from blueprints.core.reads.distinct import loose_distinct
-from models import AUDIT_OPERATIONS, AuditLog, TrainingDay, User, db, select_audit_logs
+from blueprints.core.reads.selects import select_audit_logs
+from models import AUDIT_OPERATIONS, AuditLog, TrainingDay, User, db
 
 
 def _day_start(d) -> datetime:

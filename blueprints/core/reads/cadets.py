@@ -16,6 +16,7 @@ from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import apply_filters, compiled, fetch_page, kept_page, order_clauses, seek_columns
 from blueprints.core.reads.distinct import loose_distinct
+from blueprints.core.reads.selects import select_cadets_with_grades
 from grading import badge, is_held_sql
 from models import (
     CADET_STATUSES,
@@ -28,7 +29,6 @@ from models import (
     MeritDemeritLog,
     TrainingDay,
     db,
-    select_cadets_with_grades,
 )
 
 GRADE_ONLY_FILTERS = ("remarks",)

@@ -10,17 +10,8 @@ from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
 from blueprints.core.reads.cadets import cadet_search
-from models import (
-    EXCUSE_STATUSES,
-    AttendanceRecord,
-    Cadet,
-    ExcuseFile,
-    ExcuseLetter,
-    TrainingDay,
-    User,
-    db,
-    select_excuse_letters,
-)
+from blueprints.core.reads.selects import select_excuse_letters
+from models import EXCUSE_STATUSES, AttendanceRecord, Cadet, ExcuseFile, ExcuseLetter, TrainingDay, User, db
 
 _PENDING_FIRST = case((ExcuseLetter.status == "pending", 0), else_=1)
 

@@ -10,7 +10,8 @@ from blueprints.core.cache import Read
 from blueprints.core.errors import NotFound
 from blueprints.core.liststate import Filter, ListSpec, ListState
 from blueprints.core.reads import fetch_page
-from models import MERIT_TYPES, Cadet, MeritDemeritLog, db, select_merit_logs
+from blueprints.core.reads.selects import select_merit_logs
+from models import MERIT_TYPES, Cadet, MeritDemeritLog, db
 
 MERIT_SPEC = ListSpec(
     "merits",

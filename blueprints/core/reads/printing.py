@@ -7,8 +7,9 @@ from typing import Any
 
 from blueprints.core.errors import ValidationError
 from blueprints.core.reads.cadets import get_cadet, shape_cadet
+from blueprints.core.reads.selects import select_cadets_with_grades
 from blueprints.core.reads.settings import get_settings
-from models import Cadet, db, select_cadets_with_grades
+from models import Cadet, db
 
 ROWS_PER_PAGE = 40
 MAX_PRINTED_CADETS = 2000  # 50 pages; a whole unit of 100,000 cadets is not a print job
