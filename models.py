@@ -1,7 +1,10 @@
-"""The schema: tables, constraints, indexes and the vocabulary their columns take.
+"""The schema: the unit's records (cadets, grades, merits, training days, attendance, excuse letters,
+the audit log), the base every table is built on, and the vocabulary their columns take.
 
-The triggers that keep derived rows exact are in triggers.py; the selects the read layer starts
-from are in blueprints/core/reads/selects.py.
+Two rooms hold the rest, each imported at the end of this module and named through it
+(`from models import User`): accounts.py (users, tokens, notifications) and bookkeeping.py (settings,
+the cache-clear outbox, maintained totals, idempotency keys). The triggers that keep derived rows
+exact are in triggers.py; the selects the read layer starts from in blueprints/core/reads/selects.py.
 
 Grade components are maintained columns recomputed in SQL (see grading.py), so
 lists can sort and filter by final grade with an index instead of computing it per row.
@@ -13,7 +16,6 @@ import secrets
 from datetime import UTC, date, datetime, time
 
 from flask import current_app, has_app_context
-from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import (
@@ -130,87 +132,6 @@ db = SQLAlchemy(model_class=Base, session_options={"class_": RoutedSession})
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic's include_object: skip the indexes whose definition only a migration states."""
     return not (type_ == "index" and name in UNCOMPARED_INDEXES)
-
-
-class User(UserMixin, db.Model):
-    __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(80), unique=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(20), default=STAFF_ROLE)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    cadet_id: Mapped[int | None] = mapped_column(ForeignKey("cadets.id"), unique=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Part of every session cookie; bumped to end all of the user's sessions (logout, password, role...).
-    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    settings: Mapped[UserSettings] = relationship(
-        back_populates="user", uselist=False, lazy="joined", cascade="all, delete-orphan"
-    )
-
-    def get_id(self) -> str:
-        """What Flask-Login keeps in the session: the id and the session version it was issued for."""
-        return f"{self.id}:{self.session_version}"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == ADMIN_ROLE
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF
-
-
-class UserSettings(db.Model):
-    __tablename__ = "user_settings"
-    __table_args__ = (CheckConstraint(_in("page_size", PAGE_SIZES), name="page_size"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    page_size: Mapped[int] = mapped_column(Integer, default=DEFAULT_PAGE_SIZE)
-    dark_mode: Mapped[bool] = mapped_column(Boolean, default=False)
-    compact_mode: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Notifications are also emailed (when SMTP_URL is set) unless the user turned this off.
-    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
-
-    user: Mapped[User] = relationship(back_populates="settings")
-
-
-class SignInFailure(db.Model):
-    """Failed sign-ins for a name that matches no account, counted like a user's (see core/operations/lockout.py).
-
-    Keyed by the normalized name; a row is pruned once its window and lockout are over, so the table
-    holds at most the names tried in the last window plus lockout.
-    """
-
-    __tablename__ = "signin_failures"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name_key: Mapped[str] = mapped_column(String(80), unique=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class ApiToken(db.Model):
-    """A personal API token; only its SHA-256 is stored, the token itself is shown once."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(100), default="")
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(12))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Cadet(db.Model):
@@ -380,29 +301,6 @@ class AuditLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class IdempotencyKey(db.Model):
-    """The first answer to an API POST sent with an Idempotency-Key, saved in that write's transaction.
-
-    A retry with the same key (per user) gets this answer back and writes nothing; kept 24 hours.
-    """
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (
-        UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),
-        Index("ix_idempotency_keys_created_at", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(255))
-    request: Mapped[str] = mapped_column(String(300))  # "POST /api/merit-demerits"
-    body_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[str] = mapped_column(Text)
-    response_headers: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 # Search: every word must occur in CADET_SEARCH_SQL (reads/cadets.py, cadet_search). A pg_trgm GIN
 # index on that expression lets PostgreSQL answer `LIKE '%word%'` without reading every row; SQLite
 # scans. Migration 0007 creates it; these events do the same for create_all (the tests).
@@ -413,70 +311,6 @@ event.listen(Cadet.__table__, "after_create", DDL(
 ).execute_if(dialect="postgresql"))
 # Indexes only DDL describes, so Alembic's compare must not propose dropping them.
 UNCOMPARED_INDEXES = frozenset({"ix_cadets_search_trgm"})
-
-
-class SystemSetting(db.Model):
-    __tablename__ = "system_settings"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(50), unique=True)
-    value: Mapped[str] = mapped_column(String(200))
-
-
-class CacheClear(db.Model):
-    """A cache clear recorded in its write's transaction (blueprints/core/outbox.py). Any process applies
-    one its writer did not (died after commit, Redis away), so no process serves the stale value for
-    long, even if the writer has exited."""
-
-    __tablename__ = "cache_clears"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    namespace: Mapped[str] = mapped_column(String(100))  # the cache key prefix it applies to
-    domains: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class CadetTotal(db.Model):
-    """How many cadets share one (archived, company, platoon, status): the lists' common totals, kept
-    exact by database triggers on cadets in the same transaction as every write (triggers.CADET_TOTALS_PG).
-
-    A list filtered by any of these four (or none) sums a few rows of cadet_totals and
-    cadet_total_deltas instead of counting cadets. An empty or NULL company/platoon is stored as '':
-    no list filters on either, so the unfiltered sums still count those cadets, and the key stays a
-    primary key (NULLs are distinct).
-    """
-
-    __tablename__ = "cadet_totals"
-
-    is_archived: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    company: Mapped[str] = mapped_column(String(50), primary_key=True)
-    platoon: Mapped[str] = mapped_column(String(50), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class CadetTotalDelta(db.Model):
-    """Changes to CadetTotal not yet folded into it (PostgreSQL): each cadet-writing statement's
-    trigger appends its net change per key here, and fold_cadet_totals() moves them over after commit.
-
-    Appending never waits on another writer: a trigger that updated the shared totals rows in place
-    made concurrent writers queue on them, and deadlock when one transaction's statements (an
-    import's executemany) touched keys in a different order than another's. The sum of both tables
-    is exact in every snapshot; the fold only changes how it is split.
-    """
-
-    __tablename__ = "cadet_total_deltas"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    is_archived: Mapped[bool] = mapped_column(Boolean)
-    company: Mapped[str] = mapped_column(String(50))
-    platoon: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(20))
-    n: Mapped[int] = mapped_column(Integer)
-
-
-CadetTotal.__table__.add_is_dependent_on(Cadet.__table__)
-CadetTotal.__table__.add_is_dependent_on(CadetTotalDelta.__table__)
 
 
 class ExcuseLetter(db.Model):
@@ -520,48 +354,18 @@ class ExcuseFile(db.Model):
     view_content: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
-class Notification(db.Model):
-    """Something that happened to a cadet's record, shown to their account until read."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user", "user_id", "read_at", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(30))
-    message: Mapped[str] = mapped_column(String(300))
-    link: Mapped[str | None] = mapped_column(String(200))
-    # The write that made it (one per operation): lets one INSERT ... SELECT queue its emails.
-    batch: Mapped[str] = mapped_column(String(32), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class EmailOutbox(db.Model):
-    """An email to send for a notification, written in the notification's transaction; a background
-    sender claims due rows (FOR UPDATE SKIP LOCKED, with a lease) and retries with backoff."""
-
-    __tablename__ = "email_outbox"
-    __table_args__ = (
-        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
-        Index("ix_email_outbox_due", "status", "next_attempt_at", "id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), unique=True)
-    to_address: Mapped[str] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": "ROTC Unit"}
-SEMESTERS = ("1st", "2nd", "Summer")
-
+# The rest of the schema, in rooms of its own, each built on this module's base; named here too, so that
+# `from models import X` names every table. Nothing else imports those modules (tests/test_import_rules.py).
+from accounts import ApiToken, EmailOutbox, Notification, SignInFailure, User, UserSettings  # noqa: E402, F401
+from bookkeeping import (  # noqa: E402, F401
+    SEMESTERS,
+    SETTING_DEFAULTS,
+    CacheClear,
+    CadetTotal,
+    CadetTotalDelta,
+    IdempotencyKey,
+    SystemSetting,
+)
 
 # Database triggers keep derived rows and columns exact in every writer's transaction (triggers.py).
 triggers.attach(cadet_totals=CadetTotal.__table__, grades=Grade.__table__, cache_clears=CacheClear.__table__)
