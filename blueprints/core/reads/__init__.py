@@ -4,8 +4,9 @@ One module per domain, named as its writes in operations/ are (reads/cadets.py a
 operations/cadets.py), so the read and the write of one thing sit under one name. Some are only
 read here: audit (its rows are written by every operation through core/audit.py), printing, and
 tokens (issued and revoked in core/auth.py). This package itself holds what every list shares:
-the filters, the sort with its primary-key tie-breaker, and one page with its total; compiled.py
-keeps the lists' statements compiled per list state, distinct.py finds the filter menus' values.
+the filters, the sort with its primary-key tie-breaker, and one page with its total; selects.py
+holds the selects each domain starts from, compiled.py keeps the lists' statements compiled per list
+state, distinct.py finds the filter menus' values.
 
 May import: models, grading, and core's shared modules (cache, liststate, errors, database,
 validation, clock, checkin_codes). Never operations/ (reads do not write), never a blueprint view module.
