@@ -72,25 +72,17 @@ def select_merit_logs() -> Select:
 
 
 def select_attendance() -> Select:
-    return select(
-        AttendanceRecord.id,
-        AttendanceRecord.training_day_id,
-        AttendanceRecord.cadet_id,
-        AttendanceRecord.status,
-        AttendanceRecord.time_in,
-        AttendanceRecord.time_out,
-        AttendanceRecord.remarks,
-        AttendanceRecord.created_at,
-        *_day_and_cadet_columns(),
-    ).join(TrainingDay, TrainingDay.id == AttendanceRecord.training_day_id).join(
-        Cadet, Cadet.id == AttendanceRecord.cadet_id
-    )
+    record = AttendanceRecord
+    return _with_day_and_cadet(record, record.id, record.training_day_id, record.cadet_id, record.status,
+                               record.time_in, record.time_out, record.remarks, record.created_at)
 
 
-def _day_and_cadet_columns() -> tuple:
-    """What an attendance record's or an excuse letter's row shows of its training day and cadet."""
-    return (TrainingDay.date.label("training_date"), TrainingDay.title.label("training_title"), Cadet.student_id,
-            Cadet.first_name, Cadet.last_name, Cadet.company, Cadet.platoon)
+def _with_day_and_cadet(table, *columns) -> Select:
+    """A row of `table` (an attendance record, an excuse letter) with what it shows of its training day
+    and cadet, joined by its training_day_id and cadet_id."""
+    return select(*columns, TrainingDay.date.label("training_date"), TrainingDay.title.label("training_title"),
+                  Cadet.student_id, Cadet.first_name, Cadet.last_name, Cadet.company, Cadet.platoon
+                  ).join(TrainingDay, TrainingDay.id == table.training_day_id).join(Cadet, Cadet.id == table.cadet_id)
 
 
 def select_audit_logs() -> Select:
@@ -107,20 +99,7 @@ def select_audit_logs() -> Select:
 
 
 def select_excuse_letters() -> Select:
-    return select(
-        ExcuseLetter.id,
-        ExcuseLetter.cadet_id,
-        ExcuseLetter.training_day_id,
-        ExcuseLetter.reason,
-        ExcuseLetter.status,
-        ExcuseLetter.file_name,
-        ExcuseLetter.content_type,
-        ExcuseLetter.file_size,
-        ExcuseLetter.created_at,
-        ExcuseLetter.decided_by_name,
-        ExcuseLetter.decided_at,
-        ExcuseLetter.decision_note,
-        *_day_and_cadet_columns(),
-    ).join(TrainingDay, TrainingDay.id == ExcuseLetter.training_day_id).join(
-        Cadet, Cadet.id == ExcuseLetter.cadet_id
-    )
+    letter = ExcuseLetter
+    return _with_day_and_cadet(letter, letter.id, letter.cadet_id, letter.training_day_id, letter.reason,
+                               letter.status, letter.file_name, letter.content_type, letter.file_size,
+                               letter.created_at, letter.decided_by_name, letter.decided_at, letter.decision_note)
