@@ -6,6 +6,7 @@ statements sent to the database (an executemany counts once: it is one round of 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -134,9 +135,11 @@ def test_bulk_inserts_send_one_statement_not_one_per_row(batches, app, write):
             bulk_attendance(admin, {"training_day_id": day, "cadet_ids": ids, "status": "present"})
 
     counts: list[int] = []
+    me = threading.get_ident()
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        counts[-1] += len(parameters) if executemany else 1
+        if threading.get_ident() == me:  # not the cache maintenance's poll of the outbox, once a second
+            counts[-1] += len(parameters) if executemany else 1
 
     for ids in (small, big):
         _loaded(admin)
