@@ -1,7 +1,7 @@
 """The tables of the people who use Muster: users, their settings, API tokens, failed sign-ins for
 unknown names, and what reaches them (notifications and the email outbox).
 
-Part of the schema models.py holds (imported there, and named through it: `from models import User`).
+Part of the schema; built on model_base.py and named through models (`from models import User`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import (
+from model_base import (
     ADMIN_ROLE,
     DEFAULT_PAGE_SIZE,
     OUTBOX_STATUSES,

@@ -1,7 +1,7 @@
 """The tables of the app's own bookkeeping: system settings, the cache-clear outbox, the maintained
 cadet totals (kept by triggers.py) and the idempotency keys of replayable requests.
 
-Part of the schema models.py holds (imported there, and named through it: `from models import CacheClear`).
+Part of the schema; built on model_base.py and named through models (`from models import CacheClear`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models import Cadet, UTCDateTime, db, utcnow
+from model_base import UTCDateTime, db, utcnow
 
 
 class IdempotencyKey(db.Model):
@@ -106,7 +106,5 @@ class CadetTotalDelta(db.Model):
     n: Mapped[int] = mapped_column(Integer)
 
 
-CadetTotal.__table__.add_is_dependent_on(Cadet.__table__)
-CadetTotal.__table__.add_is_dependent_on(CadetTotalDelta.__table__)
 SETTING_DEFAULTS = {"school_year": "2026-2027", "semester": "1st", "unit_name": "ROTC Unit"}
 SEMESTERS = ("1st", "2nd", "Summer")

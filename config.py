@@ -7,6 +7,7 @@ waitress processes on several hosts use together.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any
@@ -111,7 +112,7 @@ def _random_page_cost(env: dict[str, str]) -> float | None:
     if env.get("DB_RANDOM_PAGE_COST", "").strip().lower() == "server":
         return None
     cost = _float(env, "DB_RANDOM_PAGE_COST", 1.1)
-    if cost <= 0:
+    if not math.isfinite(cost) or cost <= 0:
         raise ConfigError(f"DB_RANDOM_PAGE_COST must be a positive number or 'server', got {cost!r}")
     return cost
 

@@ -1,10 +1,11 @@
 """The schema: the unit's records (cadets, grades, merits, training days, attendance, excuse letters,
-the audit log), the base every table is built on, and the vocabulary their columns take.
+the audit log), and the one module every table and column vocabulary is imported from.
 
-Two rooms hold the rest, each imported at the end of this module and named through it
-(`from models import User`): accounts.py (users, tokens, notifications) and bookkeeping.py (settings,
-the cache-clear outbox, maintained totals, idempotency keys). The triggers that keep derived rows
-exact are in triggers.py; the selects the read layer starts from in blueprints/core/reads/selects.py.
+The rest of the schema is in rooms of its own, all named through this module (`from models import
+User, db`): model_base.py (db, the column types and vocabulary), accounts.py (users, tokens,
+notifications) and bookkeeping.py (settings, the cache-clear outbox, maintained totals, idempotency
+keys). The triggers that keep derived rows exact are in triggers.py; the selects the read layer
+starts from in blueprints/core/reads/selects.py.
 
 Grade components are maintained columns recomputed in SQL (see grading.py), so
 lists can sort and filter by final grade with an index instead of computing it per row.
@@ -12,121 +13,69 @@ lists can sort and filter by final grade with an index instead of computing it p
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 
-from flask import current_app, has_app_context
-from flask_sqlalchemy import SQLAlchemy
-from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import (
     DDL,
     JSON,
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     Time,
-    TypeDecorator,
     UniqueConstraint,
     event,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import triggers
-
-ADMIN_ROLE, STAFF_ROLE, CADET_ROLE = "admin", "training_staff", "cadet"
-ROLES = (ADMIN_ROLE, STAFF_ROLE, CADET_ROLE)
-# Who may use a route (page_route, api_route), see a navigation link or is named in the API description.
-ADMIN = (ADMIN_ROLE,)
-STAFF = (ADMIN_ROLE, STAFF_ROLE)
-CADET = (CADET_ROLE,)
-ANYONE = ROLES
-CADET_STATUSES = ("Ongoing", "Completed", "Incomplete", "Failed", "Drop")
-GRADE_STATUSES = ("active", "INC", "DO", "T")
-MERIT_TYPES = ("merit", "demerit")
-ATTENDANCE_STATUSES = ("present", "absent", "late", "excused")
-AUDIT_OPERATIONS = ("CREATE", "UPDATE", "DELETE")
-PAGE_SIZES = (10, 25, 50, 100)  # a table page offers these; the largest is also the API's largest limit
-DEFAULT_PAGE_SIZE = 50
-REMARKS = ("Passed", "Failed", "Incomplete", "Dropped", "Deferred")
-EXCUSE_STATUSES = ("pending", "approved", "rejected")
-OUTBOX_STATUSES = ("pending", "sent", "failed")
-
-# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_checkin_nonce() -> str:
-    return secrets.token_urlsafe(12)
-
-
-def _in(column: str, values: tuple[str | int, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
+from accounts import ApiToken, EmailOutbox, Notification, SignInFailure, User, UserSettings  # noqa: F401
+from bookkeeping import (  # noqa: F401
+    SEMESTERS,
+    SETTING_DEFAULTS,
+    CacheClear,
+    CadetTotal,
+    CadetTotalDelta,
+    IdempotencyKey,
+    SystemSetting,
+)
+from model_base import (  # noqa: F401 (named through models: `from models import db, ROLES`)
+    ADMIN,
+    ADMIN_ROLE,
+    ANYONE,
+    ATTENDANCE_STATUSES,
+    AUDIT_OPERATIONS,
+    CADET,
+    CADET_ROLE,
+    CADET_STATUSES,
+    DEFAULT_PAGE_SIZE,
+    EXCUSE_STATUSES,
+    GRADE_STATUSES,
+    MERIT_TYPES,
+    OUTBOX_STATUSES,
+    PAGE_SIZES,
+    READ_ROUTER,
+    REMARKS,
+    ROLES,
+    STAFF,
+    STAFF_ROLE,
+    UTCDateTime,
+    _in,
+    db,
+    new_checkin_nonce,
+    utcnow,
+)
 
 # The lowercased text cadet search matches words against; the same expression as its index.
 CADET_SEARCH_SQL = ("lower(last_name || ' ' || first_name || ' ' || coalesce(middle_name, '') || ' ' "
                     "|| coalesce(suffix, '') || ' ' || student_id)")
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-READ_ROUTER = "muster_read_router"  # app.extensions key: blueprints/core/replicas.py, with replicas configured
-
-
-class RoutedSession(FlaskSession):
-    """db.session: a statement may run on a read replica when the app has a read router, which then
-    answers with the replica's engine (None: the primary). Flushes and explicit connections (no
-    statement) always go to the primary."""
-
-    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-        if bind is None and clause is not None and has_app_context():
-            router = current_app.extensions.get(READ_ROUTER)
-            engine = router(self, clause) if router is not None else None
-            if engine is not None:
-                return engine
-        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-
-
-db = SQLAlchemy(model_class=Base, session_options={"class_": RoutedSession})
 
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
@@ -304,7 +253,7 @@ class AuditLog(db.Model):
 # Search: every word must occur in CADET_SEARCH_SQL (reads/cadets.py, cadet_search). A pg_trgm GIN
 # index on that expression lets PostgreSQL answer `LIKE '%word%'` without reading every row; SQLite
 # scans. Migration 0007 creates it; these events do the same for create_all (the tests).
-event.listen(Base.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(
+event.listen(db.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(
     dialect="postgresql"))
 event.listen(Cadet.__table__, "after_create", DDL(
     f"CREATE INDEX IF NOT EXISTS ix_cadets_search_trgm ON cadets USING gin ({CADET_SEARCH_SQL} gin_trgm_ops)"
@@ -354,18 +303,9 @@ class ExcuseFile(db.Model):
     view_content: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
-# The rest of the schema, in rooms of its own, each built on this module's base; named here too, so that
-# `from models import X` names every table. Nothing else imports those modules (tests/test_import_rules.py).
-from accounts import ApiToken, EmailOutbox, Notification, SignInFailure, User, UserSettings  # noqa: E402, F401
-from bookkeeping import (  # noqa: E402, F401
-    SEMESTERS,
-    SETTING_DEFAULTS,
-    CacheClear,
-    CadetTotal,
-    CadetTotalDelta,
-    IdempotencyKey,
-    SystemSetting,
-)
+# cadet_totals follows cadets (its triggers read and write both tables): create it after them.
+CadetTotal.__table__.add_is_dependent_on(Cadet.__table__)
+CadetTotal.__table__.add_is_dependent_on(CadetTotalDelta.__table__)
 
 # Database triggers keep derived rows and columns exact in every writer's transaction (triggers.py).
 triggers.attach(cadet_totals=CadetTotal.__table__, grades=Grade.__table__, cache_clears=CacheClear.__table__)

@@ -3,10 +3,11 @@ statement gives, see every write, and a cold table page runs the API's statement
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from blueprints.core import keyset
 from blueprints.core.liststate import ListState
@@ -108,10 +109,15 @@ def test_a_kept_page_is_run_without_building_a_select(cold, monkeypatch, count_q
             assert list_cadets(state) == first, state
         assert len(log) == 1, log
     monkeypatch.undo()
+    empty = next(s for s in states if s.search == "zzzz-nobody")
+    with count_queries() as log:  # the kept page (no rows), then its total: the page is not run again
+        assert list_cadets(empty) == built[empty] and not built[empty]["data"]
+    assert len(log) == 2, log
     state = next(s for s in states if s.spec is CADET_SPEC and not s.filters and not s.search)
-    update_cadet(cold, built[state]["data"][0]["id"], {"first_name": "Kept"})
-    assert list_cadets(state)["data"][0]["first_name"] == "Kept" == fetch_cadets(state, False, compiled_as=None)[
-        "data"][0]["first_name"]
+    renamed = built[state]["data"][0]["id"]
+    update_cadet(cold, renamed, {"first_name": "Kept"})
+    for page in (list_cadets(state), fetch_cadets(state, False, compiled_as=None)):
+        assert next(row for row in page["data"] if row["id"] == renamed)["first_name"] == "Kept"
 
 
 def test_an_id_anchor_whose_sort_values_changed_gives_the_new_page(cold):
@@ -179,11 +185,19 @@ def test_a_kept_statement_raises_driver_errors_as_sqlalchemy_does(cold):
     if not is_postgres():
         pytest.skip("statements are kept on PostgreSQL only")
     slow = ("test:slow",)
+    failed: list[str] = []
+
+    def note(context):  # as the dashboard's recorder hears a failed statement
+        failed.append(context.statement)
+
+    event.listen(db.engine, "handle_error", note)
     db.session.execute(text("SET LOCAL statement_timeout = 50"))  # this transaction only
     with pytest.raises(OperationalError) as timed_out:
         compiled.run(slow, lambda: text("SELECT pg_sleep(0.5)"))
     assert isinstance(timed_out.value.orig, psycopg.errors.QueryCanceled)
     assert not timed_out.value.connection_invalidated
+    event.remove(db.engine, "handle_error", note)
+    assert failed == ["SELECT pg_sleep(0.5)"]
     db.session.rollback()
 
     pid = db.session.connection().connection.driver_connection.info.backend_pid
@@ -192,6 +206,7 @@ def test_a_kept_statement_raises_driver_errors_as_sqlalchemy_does(cold):
         for _ in range(500):  # it only signals: wait until the backend has gone
             if not other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar():
                 break
+            time.sleep(0.01)
     with pytest.raises(OperationalError) as lost:
         compiled.run(("test:one",), lambda: text("SELECT 1"))
     assert lost.value.connection_invalidated

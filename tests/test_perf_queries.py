@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 
 from blueprints.core.audit import record_audit
 from blueprints.core.database import engine_options
@@ -60,7 +60,7 @@ def test_random_page_cost_is_sent_unless_the_server_keeps_its_own():
         "connect_args"]["options"]
     assert "random_page_cost" not in engine_options(load_config({**url, "DB_RANDOM_PAGE_COST": "server"}))[
         "connect_args"]["options"]
-    for bad in ("0", "-1", "cheap"):
+    for bad in ("0", "-1", "cheap", "nan", "inf"):
         with pytest.raises(ConfigError):
             load_config({**url, "DB_RANDOM_PAGE_COST": bad})
 
@@ -80,6 +80,13 @@ def test_postgres_engine_pool_and_session_settings(app):
         assert conn.execute(text("SHOW application_name")).scalar() == "muster"
         # Sent with each connection, or (behind PgBouncer, which drops startup options) set on the database.
         assert float(conn.execute(text("SHOW random_page_cost")).scalar()) == app.config["DB_RANDOM_PAGE_COST"]
+    # A value the database does not hold itself (CI sets 1.1 there): it can only have come with the connection.
+    other = create_engine(engine.url, **engine_options({**app.config, "DB_RANDOM_PAGE_COST": 1.3}))
+    try:
+        with other.connect() as conn:
+            assert float(conn.execute(text("SHOW random_page_cost")).scalar()) == 1.3
+    finally:
+        other.dispose()
 
 
 # --- 2-3. no N+1 in the read layer -----------------------------------------------------------

@@ -1,7 +1,7 @@
 """Read replicas: GET and HEAD requests read from a caught-up streaming replica, the primary does the rest.
 
 Configured by DATABASE_REPLICA_URLS; without it nothing here runs and every statement goes to the
-primary as before. models.RoutedSession asks `Replicas.route` which engine runs each statement:
+primary as before. model_base.RoutedSession asks `Replicas.route` which engine runs each statement:
 - a plain SELECT in a GET/HEAD request runs on the replica chosen for that request (once per request);
 - writes, SELECT ... FOR UPDATE, every read after the request began a write (database.use_transaction),
   the sign-in lookups and the cache fills a replica is too far behind for (`fill`) run on the primary.

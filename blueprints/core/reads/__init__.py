@@ -86,7 +86,7 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
                count_base: Select | None = None, id_base: Select | None = None,
                kept_total: ScalarSelect | None = None,
                shape: Callable[[list[str], list[tuple]], list] = None,
-               compiled_as: Hashable | None = None) -> dict[str, Any]:
+               compiled_as: Hashable | None = None, first: tuple[list[str], list] | None = None) -> dict[str, Any]:
     """Run a filtered select for one page: {"data", "page", "limit", "total", ...} of plain dicts.
 
     clamp_page: a page past the end becomes the last page (HTML tables); the API keeps it and
@@ -104,6 +104,7 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     dict per row. A list with nested items passes its own, so no row goes through an interim dict.
     compiled_as: the caller's promise that its statements depend on the list state and this key
     alone (the list's name, say); the page's statement is then compiled once per state (compiled.py).
+    first: the column names and rows of the page's first statement, already read by kept_page.
     """
     stmt = apply_filters(stmt, state)
     total_sql = None
@@ -115,7 +116,10 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
         total, estimated = _estimate(stmt, table, bool(state.filters or state.search))
     if state.cursor and state.cursor.startswith("id:"):
         state = _anchored(stmt, state)
-    keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base, kept_total, compiled_as)
+    if first is not None:
+        keys, rows = first
+    else:
+        keys, rows = _page_rows(stmt, state, state.page, total_sql, id_base, kept_total, compiled_as)
     cursors = None
     if state.cursor is not None:
         keys, rows, cursors = _cursors(state, keys, rows)
@@ -139,23 +143,24 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     return result
 
 
-def kept_page(state: ListState, compiled_as: Hashable | None,
-              shape: Callable[[list[str], list[tuple]], list]) -> dict[str, Any] | None:
+def kept_page(state: ListState, compiled_as: Hashable | None, shape: Callable[[list[str], list[tuple]], list]
+              ) -> tuple[dict[str, Any] | None, tuple[list[str], list] | None]:
     """fetch_page's answer for a numbered page near the front of an exactly counted list, from the
     statement kept for its state (compiled.py) without building any select (building the four selects
-    a cadet list passes fetch_page was 80 us of a 1.5 ms cold request); None: call fetch_page.
+    a cadet list passes fetch_page was 80 us of a 1.5 ms cold request), and the rows it read.
 
-    It is the statement fetch_page itself would run for this state (the same key), so the rows and
-    total are the same. An empty page, whose total takes a second statement, goes to fetch_page."""
+    It is the statement fetch_page itself runs first for this state (the same key), so the rows and
+    total are the same. An empty page's total takes a statement of its own: then (None, rows), and
+    fetch_page(first=rows) goes on from there without running the page again. (None, None): nothing kept."""
     if (compiled_as is None or not state.spec.exact_count or state.after is not None or state.cursor is not None
             or state.offset >= DEEP_ROWS):
-        return None
+        return None, None
     found = compiled.run_kept(_page_key(compiled_as, state, state.page, None))
     if found is None or not found[1]:
-        return None
+        return None, found
     keys, rows = found
     return {"data": shape(keys[:-1], [row[:-1] for row in rows]), "page": state.page, "limit": state.per_page,
-            "total": rows[0][-1]}
+            "total": rows[0][-1]}, found
 
 
 def _dicts(keys: list[str], rows: list[tuple]) -> list[dict[str, Any]]:

@@ -221,12 +221,12 @@ def list_cadets(state: ListState, *, clamp_page: bool = False) -> dict[str, Any]
 def fetch_cadets(state: ListState, clamp_page: bool, compiled_as: str | None = "cadets:list") -> dict[str, Any]:
     """list_cadets on a cache miss. Its statements depend on the list state alone, so they are kept
     compiled per state (reads/compiled.py); compiled_as=None builds them afresh (tests compare)."""
-    kept = kept_page(state, compiled_as, shape_cadet_rows)
-    if kept is not None:
-        return kept
+    answer, first = kept_page(state, compiled_as, shape_cadet_rows)
+    if answer is not None:
+        return answer
     return fetch_page(_with_default_archived(state), state, clamp_page=clamp_page, count_base=_count_base(state),
                       id_base=_id_base(state), kept_total=_kept_total(state), shape=shape_cadet_rows,
-                      compiled_as=compiled_as)
+                      compiled_as=compiled_as, first=first)
 
 
 def matching_cadet_ids(state: ListState, limit: int) -> list[int]:

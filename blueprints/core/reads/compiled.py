@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select, TextClause
-from sqlalchemy.exc import DBAPIError
 
 from blueprints.core.database import is_postgres
 from models import db
@@ -82,24 +81,19 @@ def _lookup(key: Hashable) -> Compiled | None | object:
 def _run_kept(conn: Connection, entry: Compiled, params: dict[str, Any]) -> tuple[list[str], list]:
     """Run a kept statement on the driver's cursor: SQLAlchemy's execution would build its result
     metadata afresh for every run of a string statement (a third of this function's cost). The
-    engine's cursor events still fire (the dashboard counts and times every statement), and a driver
-    error is raised as SQLAlchemy raises it, the pooled connection invalidated when it was lost."""
-    driver = conn.connection.driver_connection
-    cursor = driver.cursor()
-    conn.dispatch.before_cursor_execute(conn, cursor, entry.sql, params, None, False)
-    try:
-        cursor.execute(entry.sql, params)
+    engine's cursor events still fire (the dashboard counts and times every statement), and an error
+    goes through SQLAlchemy's own handling, as from its execute: the handle_error event (the dashboard
+    counts a failed statement too), the SQLAlchemy exception raised, a lost connection invalidated."""
+    with conn.connection.driver_connection.cursor() as cursor:
+        conn.dispatch.before_cursor_execute(conn, cursor, entry.sql, params, None, False)
+        try:
+            cursor.execute(entry.sql, params)
+        except BaseException as exc:
+            conn._handle_dbapi_exception(exc, entry.sql, params, cursor, None)  # raises
+        conn.dispatch.after_cursor_execute(conn, cursor, entry.sql, params, None, False)
         rows = cursor.fetchall()
-    except conn.dialect.loaded_dbapi.Error as exc:
-        lost = driver.closed or driver.broken
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(entry.sql, params, exc, conn.dialect.loaded_dbapi.Error,
-                                  connection_invalidated=lost, dialect=conn.dialect) from exc
-    conn.dispatch.after_cursor_execute(conn, cursor, entry.sql, params, None, False)
-    if entry.keys is None:
-        entry.keys = [column.name for column in cursor.description]
-    cursor.close()
+        if entry.keys is None:
+            entry.keys = [column.name for column in cursor.description]
     return entry.keys, rows
 
 
