@@ -13,11 +13,11 @@ APP_CODE = [p for p in [*ROOT.glob("*.py"), *(ROOT / "blueprints").rglob("*.py")
 
 
 @pytest.mark.parametrize(("pattern", "home"), [
-    (r"[\"']training_staff[\"']", "models.py"),  # the role names and the STAFF/ADMIN/CADET/ANYONE groups
+    (r"[\"']training_staff[\"']", "model_base.py"),  # the role names and the STAFF/ADMIN/CADET/ANYONE groups
     (r"_route\([\"']", None),  # routes name a group (*ADMIN), never a role literal
     (r"2\s*\*\*\s*31|2147483647", "validation.py"),  # MAX_ID
     (r"\b5_?000\b", "validation.py"),  # MAX_BULK (other 5000s are other concepts: see _allowed)
-    (r"\(10, 25, 50, 100\)", "models.py"),  # PAGE_SIZES
+    (r"\(10, 25, 50, 100\)", "model_base.py"),  # PAGE_SIZES
 ])
 def test_defined_in_one_place(pattern, home):
     found = sorted(f"{p.relative_to(ROOT)}:{n}" for p in APP_CODE
