@@ -38,7 +38,7 @@ from blueprints.core.errors import AppError
 from blueprints.core.fastpath import query_args, takes_gzip
 from blueprints.core.liststate import ListSpec
 from blueprints.core.mailer import sender_started
-from blueprints.core.perf.recorder import end_outside_flask, finish_outside_flask, start_outside_flask
+from blueprints.core.perf.recorder import finish_outside_flask, start_timing, stop_timing
 
 log = logging.getLogger(__name__)
 COLD_TIMING = 'fastpath;desc="cold, before Flask"'  # in Server-Timing: says which path answered
@@ -85,7 +85,7 @@ class ColdPath(fastpath.Middleware):
             return None
         with self.app.app_context():
             read_only_get()  # reads in autocommit, as Flask's GET requests (database._session_began)
-            req = start_outside_flask(self.app.config, self.buffer) if self.buffer is not None else None
+            req = start_timing(self.app.config, self.buffer) if self.buffer is not None else None
             try:
                 prefetch((TOKEN_READ, hashed), (route.read.derived("api"), state.cache_args()))  # as the view's
                 user = token_record(hashed)
@@ -98,7 +98,7 @@ class ColdPath(fastpath.Middleware):
                 found = None
             if found is None:
                 if req is not None:
-                    end_outside_flask(self.buffer)
+                    stop_timing(self.buffer)
                 return None
             digest, body = found
             # In the order Flask sends the view's: its headers, werkzeug's, then the after_request hooks'.

@@ -139,8 +139,7 @@ def _buffer() -> Buffer:
 
 
 def _start_request() -> None:
-    _current.set(_Request(current_app.config["SLOW_QUERY_MS"], len(g.get("cache_events", ()))))
-    _buffer().enter()
+    start_timing(current_app.config, _buffer(), len(g.get("cache_events", ())))
 
 
 def server_timing(req: _Request, cache_events: list[str]) -> str:
@@ -167,18 +166,12 @@ def _end_response(response: Response) -> Response:
 
 
 def _teardown(exc: BaseException | None) -> None:
-    req = _current.get()
-    if req is None:
+    if _current.get() is None:
         return
-    _current.set(None)
     buffer = _buffer()
-    buffer.leave()
-    try:
-        rule = request.url_rule.rule if request.url_rule is not None else ""
-        finish_request(current_app.config, req, buffer, exc, _endpoint(), rule,
-                       g.get("cache_events", [])[req.cache_start:])
-    except Exception:  # recording must never fail a request
-        log.exception("perf: could not record a request")
+    req = stop_timing(buffer)
+    rule = request.url_rule.rule if request.url_rule is not None else ""
+    _record(current_app.config, req, buffer, exc, _endpoint(), rule, g.get("cache_events", [])[req.cache_start:])
 
 
 def _endpoint() -> str:
@@ -197,23 +190,21 @@ def served_without_flask(config: Any, buffer: Buffer, t0: float, wall: float, en
     if ms < config["SLOW_REQUEST_MS"]:
         buffer.add_cache_hit(store_prefix(config), endpoint, wall, ms, cache_hits)
     else:
-        try:
-            finish_request(config, req, buffer, None, endpoint, rule, events)
-        except Exception:  # recording must never fail a request
-            log.exception("perf: could not record a request")
+        _record(config, req, buffer, None, endpoint, rule, events)
     return server_timing(req, events)
 
 
-def start_outside_flask(config: Any, buffer: Buffer) -> _Request:
-    """Time a request answered before Flask that runs SQL (the API's cold path): as _start_request."""
-    req = _Request(config["SLOW_QUERY_MS"], 0)
+def start_timing(config: Any, buffer: Buffer, cache_start: int = 0) -> _Request:
+    """Start timing a request and its statements: Flask's before_request hook, and a request answered
+    before Flask that runs SQL (the API's cold path)."""
+    req = _Request(config["SLOW_QUERY_MS"], cache_start)
     _current.set(req)
     buffer.enter()
     return req
 
 
-def end_outside_flask(buffer: Buffer) -> _Request | None:
-    """Stop timing it (answered or handed on to Flask, which then times it afresh)."""
+def stop_timing(buffer: Buffer) -> _Request | None:
+    """Stop timing it (recorded next, or handed on to Flask, which then times it afresh)."""
     req = _current.get()
     _current.set(None)
     buffer.leave()
@@ -224,15 +215,20 @@ def finish_outside_flask(config: Any, buffer: Buffer, req: _Request, endpoint: s
                          events: list[str], status: int = 200) -> str:
     """Record a request answered before Flask with its statements, as _teardown does; returns its
     Server-Timing, as _end_response does."""
-    end_outside_flask(buffer)
+    stop_timing(buffer)
     req.status = status
     req.app_ms = (time.perf_counter() - req.t0) * 1000
     timing = server_timing(req, events)
+    _record(config, req, buffer, None, endpoint, rule, events)
+    return timing
+
+
+def _record(config: Any, req: _Request, buffer: Buffer, exc: BaseException | None, endpoint: str, rule: str,
+            events: list[str]) -> None:
     try:
-        finish_request(config, req, buffer, None, endpoint, rule, events)
+        finish_request(config, req, buffer, exc, endpoint, rule, events)
     except Exception:  # recording must never fail a request
         log.exception("perf: could not record a request")
-    return timing
 
 
 def finish_request(config: Any, req: _Request, buffer: Buffer, exc: BaseException | None, endpoint: str,
