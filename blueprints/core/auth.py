@@ -99,8 +99,7 @@ def _session_user(user_id: int) -> dict[str, Any] | None:
     """What a signed-in page needs of its user, as plain data (never the password hash). Read on
     the primary: who is asking decides which replica may answer the rest of the request."""
     with on_primary():
-        keys, rows = compiled.run("users:session", lambda: _SESSION_USER, {"user_id": user_id})
-    return dict(zip(keys, rows[0], strict=True)) if rows else None
+        return compiled.first_row("users:session", lambda: _SESSION_USER, {"user_id": user_id})
 
 
 def _detached_user(found: dict[str, Any]) -> User:
@@ -182,8 +181,7 @@ _TOKEN_USER = (select(User.id, User.username, User.email, User.role, User.is_act
 
 def _resolve_token(token_hash: str) -> dict[str, Any] | None:
     with on_primary():  # as _session_user: a token made a moment ago works at once
-        keys, rows = compiled.run("users:token", lambda: _TOKEN_USER, {"token_hash": token_hash})
-    found = dict(zip(keys, rows[0], strict=True)) if rows else None
+        found = compiled.first_row("users:token", lambda: _TOKEN_USER, {"token_hash": token_hash})
     return found if found is not None and found["is_active"] else None
 
 

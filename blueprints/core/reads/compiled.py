@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, TextClause
+from sqlalchemy import Select, TextClause
 
 from blueprints.core.database import is_postgres
 from models import db
@@ -52,8 +52,13 @@ def run(key: Hashable | None, build: Callable[[], Select | TextClause],
             return _run_select(query, values)
     if entry is None:
         return _run_select(build(), values)
-    params = entry.params if values is None else {**entry.params, **values}
-    return _run_kept(db.session.connection(bind_arguments={"clause": entry.query}), entry, params)
+    return _run_kept(entry, entry.params if values is None else {**entry.params, **values})
+
+
+def first_row(key: Hashable, build: Callable[[], Select | TextClause], values: dict[str, Any]) -> dict[str, Any] | None:
+    """run()'s first row as a dict of its columns, or None: a lookup by key (who a token or a session is)."""
+    keys, rows = run(key, build, values)
+    return dict(zip(keys, rows[0], strict=True)) if rows else None
 
 
 def run_kept(key: Hashable) -> tuple[list[str], list] | None:
@@ -64,7 +69,7 @@ def run_kept(key: Hashable) -> tuple[list[str], list] | None:
     entry = _lookup(key)
     if entry is _MISSING or entry is None or entry.keys is None:
         return None
-    return _run_kept(db.session.connection(bind_arguments={"clause": entry.query}), entry, entry.params)
+    return _run_kept(entry, entry.params)
 
 
 _MISSING = object()
@@ -78,12 +83,13 @@ def _lookup(key: Hashable) -> Compiled | None | object:
     return entry
 
 
-def _run_kept(conn: Connection, entry: Compiled, params: dict[str, Any]) -> tuple[list[str], list]:
+def _run_kept(entry: Compiled, params: dict[str, Any]) -> tuple[list[str], list]:
     """Run a kept statement on the driver's cursor: SQLAlchemy's execution would build its result
     metadata afresh for every run of a string statement (a third of this function's cost). The
     engine's cursor events still fire (the dashboard counts and times every statement), and an error
     goes through SQLAlchemy's own handling, as from its execute: the handle_error event (the dashboard
     counts a failed statement too), the SQLAlchemy exception raised, a lost connection invalidated."""
+    conn = db.session.connection(bind_arguments={"clause": entry.query})  # the session's get_bind chooses
     with conn.connection.driver_connection.cursor() as cursor:
         conn.dispatch.before_cursor_execute(conn, cursor, entry.sql, params, None, False)
         try:
