@@ -107,6 +107,11 @@ def _prepare_threshold(env: dict[str, str]) -> int | None:
     return _count(env, "DB_PREPARE_THRESHOLD", 5)
 
 
+def _switch(env: dict[str, str], name: str) -> bool:
+    """An on/off setting that is on unless set to "off"."""
+    return env.get(name, "on").strip().lower() != "off"
+
+
 def _random_page_cost(env: dict[str, str]) -> float | None:
     """The planner's random_page_cost for Muster's sessions; "server" keeps the server's own setting."""
     if env.get("DB_RANDOM_PAGE_COST", "").strip().lower() == "server":
@@ -164,7 +169,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_LISTEN_URL": normalise_database_url(env.get("DATABASE_LISTEN_URL", "").strip()) or None,
         # off: poll the outbox every second as before, holding no listening connection (the test suite's
         # many short-lived apps, one connection each, would exhaust PostgreSQL's connection slots).
-        "OUTBOX_LISTEN": env.get("OUTBOX_LISTEN", "on").strip().lower() != "off",
+        "OUTBOX_LISTEN": _switch(env, "OUTBOX_LISTEN"),
         # Streaming replicas for GET/HEAD reads (blueprints/core/replicas.py); none: the primary reads.
         "DATABASE_REPLICA_URLS": _urls(env, "DATABASE_REPLICA_URLS"),
         "REPLICA_MAX_LAG_SECONDS": _float(env, "REPLICA_MAX_LAG_SECONDS", 5.0),
@@ -172,10 +177,10 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, Any]:
         "REPLICA_CONNECT_TIMEOUT": _int(env, "REPLICA_CONNECT_TIMEOUT", 2),
         # Training days count towards grades once their date has come here (blueprints/core/clock.py).
         "UNIT_TIMEZONE": _timezone(env),
-        "MUSTER_CACHE": env.get("MUSTER_CACHE", "on").strip().lower() != "off",
+        "MUSTER_CACHE": _switch(env, "MUSTER_CACHE"),
         "MUSTER_MONITORING": env.get("MUSTER_MONITORING", "on").strip().lower(),
         # The API lists' cold path before Flask (blueprints/api/coldpath.py); off: Flask answers every miss.
-        "MUSTER_COLD_PATH": env.get("MUSTER_COLD_PATH", "on").strip().lower() != "off",
+        "MUSTER_COLD_PATH": _switch(env, "MUSTER_COLD_PATH"),
         # Flask-Caching: every cache key starts with CACHE_KEY_PREFIX and a colon; entries of a domain with
         # no TTL of its own (cache.TTL_SECONDS) last CACHE_DEFAULT_TIMEOUT seconds. CACHE_TYPE and
         # CACHE_REDIS_URL follow REDIS_URL (blueprints/core/cache_store.py).

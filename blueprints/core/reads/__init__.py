@@ -130,10 +130,8 @@ def fetch_page(stmt: Select, state: ListState, *, table: str = "", clamp_page: b
     if clamp_page and total and state.offset >= total and not estimated and not walking:
         page = (total - 1) // state.per_page + 1
         keys, rows = _page_rows(stmt, state, page, total_sql, id_base, kept_total, compiled_as)
-    if total_sql is not None:
-        keys, rows = keys[:-1], [row[:-1] for row in rows]
-    data = (shape or _dicts)(keys, rows)
-    result = {"data": data, "page": page, "limit": state.per_page, "total": total}
+    result = _envelope(state, page, total, keys, rows, shape or _dicts, total_sql is not None)
+    data = result["data"]
     if estimated:
         result["total_is_estimate"] = True
     if state.after is not None:
@@ -159,8 +157,15 @@ def kept_page(state: ListState, compiled_as: Hashable | None, shape: Callable[[l
     if found is None or not found[1]:
         return None, found
     keys, rows = found
-    return {"data": shape(keys[:-1], [row[:-1] for row in rows]), "page": state.page, "limit": state.per_page,
-            "total": rows[0][-1]}, found
+    return _envelope(state, state.page, rows[0][-1], keys, rows, shape, True), found
+
+
+def _envelope(state: ListState, page: int, total: int, keys: list[str], rows: list,
+              shape: Callable[[list[str], list[tuple]], list], total_column: bool) -> dict[str, Any]:
+    """The page's {"data", "page", "limit", "total"}; total_column: each row ends with the total, dropped."""
+    if total_column:
+        keys, rows = keys[:-1], [row[:-1] for row in rows]
+    return {"data": shape(keys, rows), "page": page, "limit": state.per_page, "total": total}
 
 
 def _dicts(keys: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
