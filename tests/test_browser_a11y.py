@@ -116,7 +116,8 @@ def test_every_page_has_no_axe_violations_at_phone_and_laptop_widths(app, tab):
     staff_pages = ["/", "/cadets/", "/grades/", "/training-days/", f"/training-days/{day}",
                    f"/training-days/{day}/sheet", f"/training-days/{day}/sheet?company=all",
                    f"/training-days/{day}/qr", f"/training-days/{day}/edit", "/training-days/new",
-                   "/merits/", f"/cadets/{one}", "/account", "/account/tokens", "/api/docs"]
+                   "/merits/", f"/cadets/{one}", "/account", "/account/tokens", "/api/docs",
+                   "/print/grades", "/print/grades?company=Bravo", f"/print/cadets/{one}"]
     admin_pages = ["/cadets/?per_page=10", "/cadets/new", f"/cadets/{one}/edit", "/cadets/import",
                    f"/training-days/{day}/delete",
                    "/admin/users", "/admin/users/new", f"/admin/users/{s['staff'].id}", "/admin/audit",
