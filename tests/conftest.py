@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import request as flask_request
@@ -119,14 +120,16 @@ class QueryLog(list):
 
 
 @contextmanager
-def statements_sent(engine, by_thread: Callable[[], bool]) -> Iterator[QueryLog]:
+def statements_sent(engine, by_thread: Callable[[], bool],
+                    note: Callable[..., Any] = lambda conn, statement, parameters, executemany: statement
+                    ) -> Iterator[QueryLog]:
     """The statements sent on this engine from now on by the threads `by_thread()` accepts (asked on
-    the sending thread)."""
+    the sending thread); each logged as note(conn, statement, parameters, executemany) says (its SQL)."""
     log = QueryLog()
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if by_thread():
-            log.append(statement)
+            log.append(note(conn, statement, parameters, executemany))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
@@ -141,10 +144,16 @@ def count_queries(app):
     database (background threads, such as the cache's maintenance, are not the request's)."""
 
     def counting() -> Iterator[QueryLog]:
-        thread = threading.get_ident()
-        return statements_sent(db.engine, lambda: threading.get_ident() == thread)
+        return statements_sent(db.engine, on_this_thread())
 
     return counting
+
+
+def on_this_thread() -> Callable[[], bool]:
+    """For statements_sent: the calling thread's statements (not a background thread's, such as the
+    cache maintenance's poll of the outbox, once a second)."""
+    thread = threading.get_ident()
+    return lambda: threading.get_ident() == thread
 
 
 def wsgi_layer(app, kind: type):

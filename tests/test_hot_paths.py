@@ -6,7 +6,6 @@ Counts, not timings: they hold on any machine and fail the moment a change adds 
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import text
 
 from blueprints.core.seed import seed
 from models import db
-from tests.conftest import is_postgres
+from tests.conftest import is_postgres, on_this_thread
 from tests.factories import login, make_cadets, make_token, make_training_day, make_user
 
 API_LISTS = ["/api/cadets?limit=50", "/api/grades?limit=50&sort=-final_grade", "/api/training-days",
@@ -30,10 +29,10 @@ def redis_round_trips(monkeypatch):
     round trip); the background statistics flusher's writes are not the request's."""
     sent: list[int] = []
     original = AbstractConnection.send_packed_command
-    request_thread = threading.get_ident()
+    on_request_thread = on_this_thread()
 
     def counting(self, command, check_health=True):
-        if threading.get_ident() == request_thread:
+        if on_request_thread():
             sent.append(1)
         return original(self, command, check_health)
 

@@ -6,18 +6,17 @@ statements sent to the database (an executemany counts once: it is one round of 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from blueprints.core.operations.attendance import bulk_attendance, save_sheet
 from blueprints.core.operations.cadets import archive_cadets, import_cadets, restore_cadets
 from blueprints.core.operations.grades import bulk_update_grades
 from models import Cadet, Grade, User, db
-from tests.conftest import is_postgres
+from tests.conftest import is_postgres, on_this_thread, statements_sent
 from tests.factories import make_cadets, make_training_day, make_user
 
 SMALL, BIG = 10, 100
@@ -135,18 +134,10 @@ def test_bulk_inserts_send_one_statement_not_one_per_row(batches, app, write):
             bulk_attendance(admin, {"training_day_id": day, "cadet_ids": ids, "status": "present"})
 
     counts: list[int] = []
-    me = threading.get_ident()
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if threading.get_ident() == me:  # not the cache maintenance's poll of the outbox, once a second
-            counts[-1] += len(parameters) if executemany else 1
-
     for ids in (small, big):
         _loaded(admin)
-        counts.append(0)
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with statements_sent(db.engine, on_this_thread(),
+                             note=lambda conn, statement, parameters, many: len(parameters) if many else 1) as log:
             run(ids)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
+        counts.append(sum(log))
     assert counts[0] == counts[1], f"{counts[0]} statements for {len(small)} rows, {counts[1]} for {len(big)}"

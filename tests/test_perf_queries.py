@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,7 +31,7 @@ from blueprints.core.reads.users import USER_SPEC, list_users
 from blueprints.core.seed import seed
 from config import ConfigError, load_config
 from models import ApiToken, Cadet, User, UserSettings, db
-from tests.conftest import is_postgres
+from tests.conftest import is_postgres, on_this_thread, statements_sent
 from tests.factories import PASSWORD, login, make_token, make_user
 
 ROWS = 120  # more than the biggest page, so a 100-row page is full
@@ -174,25 +173,17 @@ def test_reads_run_in_autocommit_and_writes_in_one_transaction(app, client):
     admin = make_user("admin", "tx-admin")
     headers = {"Authorization": f"Bearer {make_token(admin)}"}
     app.config["MUSTER_CACHE"] = False
-    seen: list[tuple[str, bool]] = []
     # The day's first request recounts the held training days (a write); the test's first in a new database.
     assert client.get("/api/cadets", headers=headers).status_code == 200
 
-    me = threading.get_ident()
+    def verb_and_autocommit(conn, statement, parameters, executemany):
+        return statement.split()[0].upper(), conn.connection.driver_connection.autocommit
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if threading.get_ident() == me:  # the requests' statements, not the cache maintenance's
-            seen.append((statement.split()[0].upper(), conn.connection.driver_connection.autocommit))
-
-    from sqlalchemy import event
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db.engine, on_this_thread(), note=verb_and_autocommit) as seen:
         assert client.get("/api/cadets", headers=headers).status_code == 200
         reads, seen[:] = list(seen), []
         body = {"student_id": "2026-900001", "last_name": "Tx", "first_name": "Ann"}
         assert client.post("/api/cadets", json=body, headers=headers).status_code == 201
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert reads and all(autocommit for _, autocommit in reads)
     writes = [autocommit for verb, autocommit in seen if verb in ("INSERT", "UPDATE", "DELETE")]
     assert writes and not any(writes)
